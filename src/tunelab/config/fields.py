@@ -1,0 +1,130 @@
+"""Field metadata and value coercion shared by every config section.
+
+A section is a dataclass whose fields are declared with :func:`option`. The metadata (help text,
+choices, aliases) is the single source for validation, ``--help`` and the board's controls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from typing import Any
+
+from tunelab.errors import ConfigError
+
+
+def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
+           aliases: tuple[str, ...] = (), factory: Any = None) -> Any:
+    """Declare a config field with its help text, allowed values and LLaMA-Factory aliases."""
+    metadata = {"help": help, "choices": choices, "aliases": aliases}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def type_hints(section_cls: type) -> dict[str, Any]:
+    """Resolved annotations of a dataclass (works with ``from __future__ import annotations``)."""
+    return typing.get_type_hints(section_cls)
+
+
+def _is_optional(tp: Any) -> tuple[bool, list[Any]]:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = typing.get_origin(tp)
+    is_union = origin in (typing.Union, types.UnionType)
+    return is_union and len(args) < len(typing.get_args(tp)), (args if is_union else [tp])
+
+
+def _coerce_scalar(value: Any, tp: Any, key: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"expected true or false, got {value!r}", where=f"key '{key}'")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'") from None
+        if not number.is_integer():
+            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'")
+        return int(number)
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number, got {value!r}", where=f"key '{key}'") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"expected a string, got {value!r}", where=f"key '{key}'")
+        return str(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value).value
+    raise TypeError(f"unsupported field type {tp!r} for {key}")
+
+
+def _coerce_list(value: Any, item_tp: Any, key: str) -> list:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    return [_coerce_scalar(item, item_tp, key) for item in value]
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML or command-line value to the field's declared type, or raise ConfigError."""
+    optional, candidates = _is_optional(tp)
+    if value is None or (optional and isinstance(value, str) and value.strip() in ("null", "~", "")):
+        if optional or tp is Any:
+            return None
+        raise ConfigError("a value is required here, got nothing", where=f"key '{key}'")
+    errors = []
+    # Try the most specific candidate types first so "3" becomes 3, not "3".
+    order = {bool: 0, int: 1, float: 2, list: 3, dict: 4, str: 9}
+    for cand in sorted(candidates, key=lambda c: order.get(typing.get_origin(c) or c, 5)):
+        origin = typing.get_origin(cand)
+        try:
+            if origin in (list, tuple):
+                item_tp = (typing.get_args(cand) or (str,))[0]
+                return _coerce_list(value, item_tp, key)
+            if origin is dict or cand is dict:
+                if isinstance(value, dict):
+                    return dict(value)
+                if isinstance(value, str) and len(candidates) > 1:
+                    raise ConfigError("not a mapping", where=key)
+                raise ConfigError(f"expected a mapping, got {value!r}", where=f"key '{key}'")
+            return _coerce_scalar(value, cand, key)
+        except (ConfigError, ValueError, TypeError) as exc:
+            errors.append(exc)
+    first = errors[0] if errors else None
+    if isinstance(first, ConfigError):
+        raise first
+    raise ConfigError(f"value {value!r} has the wrong type", where=f"key '{key}'")
+
+
+def check_choice(value: Any, choices: tuple | None, key: str) -> None:
+    if choices is None or value is None:
+        return
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if item not in choices:
+            close = difflib.get_close_matches(str(item), [str(c) for c in choices], n=1)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            allowed = ", ".join(str(c) for c in choices)
+            raise ConfigError(f"{item!r} is not allowed; choose one of: {allowed}",
+                              where=f"key '{key}'", hint=hint)
+
+
+def suggest(key: str, known: list[str], n: int = 3) -> list[str]:
+    """The closest known key names to a misspelt one."""
+    return difflib.get_close_matches(key, known, n=n, cutoff=0.6)
