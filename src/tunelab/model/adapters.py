@@ -1,0 +1,170 @@
+"""Make a loaded model trainable as the recipe's method says: LoRA/DoRA (PEFT), freeze, or full."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+_LINEAR_CLASS_NAMES = ("Linear", "Linear4bit", "Linear8bitLt")
+
+
+def linear_module_names(model: Any, exclude: tuple[str, ...] = ("lm_head",)) -> list[str]:
+    """Short names of every linear layer (e.g. q_proj, down_proj) except the output head."""
+    names = set()
+    for full_name, module in model.named_modules():
+        if type(module).__name__ not in _LINEAR_CLASS_NAMES:
+            continue
+        short = full_name.split(".")[-1]
+        if short not in exclude and "lm_head" not in full_name:
+            names.add(short)
+    return sorted(names)
+
+
+def lora_targets(model: Any, requested: list[str]) -> list[str]:
+    """Resolve ``lora_target`` ("all" or names) against the modules the model really has."""
+    available = linear_module_names(model)
+    if [t.lower() for t in requested] == ["all"]:
+        return available
+    missing = [t for t in requested if t not in available]
+    if missing:
+        raise ConfigError(f"module(s) {', '.join(missing)} not found in the model",
+                          where="key 'lora_target'",
+                          hint=f"use 'all' or some of: {', '.join(available)}")
+    return list(requested)
+
+
+def trainable_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts, counting 4-bit packed weights at their true size."""
+    trainable = total = 0
+    for param in model.parameters():
+        count = param.numel()
+        if type(param).__name__ == "Params4bit":
+            count *= 2
+        total += count
+        if param.requires_grad:
+            trainable += count
+    return trainable, total
+
+
+def prepare_for_training(model: Any, cfg: "Config") -> Any:
+    """Attach adapters or set ``requires_grad`` per ``finetuning_type``; returns the model to train."""
+    method = cfg.method
+    quantized = cfg.model.quantization_bit is not None
+    if quantized:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(method.gradient_checkpointing))
+    if method.finetuning_type == "lora":
+        model = _attach_lora(model, cfg, quantized)
+    elif method.finetuning_type == "freeze":
+        _apply_freeze(model, method)
+    else:
+        for param in model.parameters():
+            param.requires_grad_(True)
+    if method.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    return model
+
+
+def _attach_lora(model: Any, cfg: "Config", quantized: bool) -> Any:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    method = cfg.method
+    adapters = cfg.model.adapter_name_or_path or []
+    for path in adapters:
+        check_adapter_dir(path)
+    if adapters and not method.create_new_adapter:
+        # Continue the last adapter's weights; earlier ones (if several) are merged into the base.
+        for path in adapters[:-1]:
+            model = _merge_adapter(model, path, quantized)
+        return PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
+    for path in adapters:
+        model = _merge_adapter(model, path, quantized)
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=method.lora_rank,
+        lora_alpha=method.lora_alpha or 2 * method.lora_rank,
+        lora_dropout=method.lora_dropout,
+        target_modules=lora_targets(model, method.lora_target),
+        modules_to_save=method.additional_target,
+        use_dora=method.use_dora,
+        use_rslora=method.use_rslora,
+        init_lora_weights="pissa" if method.pissa_init else True,
+    )
+    return get_peft_model(model, config)
+
+
+def _merge_adapter(model: Any, path: str, quantized: bool) -> Any:
+    from peft import PeftModel
+
+    if quantized:
+        raise ConfigError("cannot merge an earlier adapter into a quantized base",
+                          where="key 'adapter_name_or_path'",
+                          hint="give a single adapter to continue it, or train without quantization_bit")
+    return PeftModel.from_pretrained(model, path).merge_and_unload()
+
+
+def check_adapter_dir(path: str) -> Path:
+    """Fail early, naming the folder, when an adapter path holds no PEFT adapter."""
+    folder = Path(path)
+    if not (folder / "adapter_config.json").is_file():
+        found = "does not exist" if not folder.exists() else "has no adapter_config.json"
+        raise ModelError(f"{path} {found}", where="key 'adapter_name_or_path'",
+                         hint="point at a LoRA adapter folder: a TuneLab run directory or one of its "
+                              "checkpoint-N folders")
+    return folder
+
+
+def adapter_base_model(path: str) -> str | None:
+    """The base model an adapter was trained on, as recorded in its adapter_config.json."""
+    config = json.loads((check_adapter_dir(path) / "adapter_config.json").read_text())
+    return config.get("base_model_name_or_path")
+
+
+def _layer_index(name: str) -> int | None:
+    match = re.search(r"\.layers\.(\d+)\.", name)
+    return int(match.group(1)) if match else None
+
+
+def _apply_freeze(model: Any, method: Any) -> None:
+    """Train the last (or first, if negative) N decoder layers plus any extra named modules."""
+    num_layers = model.config.num_hidden_layers
+    n = method.freeze_trainable_layers
+    if n == 0 or abs(n) > num_layers:
+        raise ConfigError(f"must be between 1 and {num_layers} (or its negative), got {n}",
+                          where="key 'freeze_trainable_layers'")
+    layers = set(range(num_layers - n, num_layers)) if n > 0 else set(range(-n))
+    modules = [m.lower() for m in method.freeze_trainable_modules]
+    extras = method.freeze_extra_modules or []
+    hit_extra = set()
+    for name, param in model.named_parameters():
+        index = _layer_index(name)
+        in_layer = index in layers and (modules == ["all"] or any(f".{m}." in name for m in modules))
+        extra = next((e for e in extras if f".{e}." in f".{name}"), None)
+        if extra:
+            hit_extra.add(extra)
+        param.requires_grad_(bool(in_layer or extra))
+    missing = sorted(set(extras) - hit_extra)
+    if missing:
+        raise ConfigError(f"module(s) {', '.join(missing)} not found", where="key 'freeze_extra_modules'",
+                          hint="use top-level names such as embed_tokens, norm, lm_head")
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != _float32():
+            param.data = param.data.float()
+
+
+def _float32() -> Any:
+    import torch
+
+    return torch.float32

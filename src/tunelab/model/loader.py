@@ -1,0 +1,159 @@
+"""Load a tokenizer and a causal LM the way a recipe asks: path, dtype, attention, quantization."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ModelError
+
+if TYPE_CHECKING:
+    from tunelab.config.model import ModelArgs
+
+
+def resolve_model_path(name: str | None) -> str:
+    """A built-in tiny model name, a local folder, or a hub id -> what ``from_pretrained`` takes."""
+    if not name:
+        raise ModelError("no model given", where="key 'model_name_or_path'",
+                         hint="set model_name_or_path to a local folder, a hub id, or tunelab/tiny-chat")
+    if name.startswith("tunelab/"):
+        from tunelab.testing import builtin_model_path
+
+        return str(builtin_model_path(name))
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise ModelError(f"folder {path} has no config.json", where="key 'model_name_or_path'",
+                             hint="point at the folder that holds the model's config.json and weights")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ModelError(f"no such folder: {name}", where="key 'model_name_or_path'",
+                         hint="check the path, or give a hub id like Qwen/Qwen2.5-0.5B-Instruct")
+    return name
+
+
+def _hub_error(name: str, exc: Exception) -> ModelError:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    why = "HF_HUB_OFFLINE=1 is set" if offline else f"the hub could not be reached ({type(exc).__name__})"
+    return ModelError(f"cannot load '{name}': {why} and it is not in the local cache",
+                      where="key 'model_name_or_path'",
+                      hint="download the model once where the hub is reachable "
+                           "(huggingface-cli download NAME --local-dir DIR) and pass the folder")
+
+
+def is_local(name: str) -> bool:
+    return Path(name).exists()
+
+
+def pick_dtype(requested: str, training: dict[str, Any] | None = None) -> "Any":
+    """Resolve ``torch_dtype: auto`` against the device and the recipe's bf16/fp16 flags."""
+    import torch
+
+    training = training or {}
+    if requested != "auto":
+        return getattr(torch, requested)
+    if training.get("bf16"):
+        return torch.bfloat16
+    if training.get("fp16"):
+        return torch.float16
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def pick_attention(flash_attn: str) -> str:
+    """Map the recipe's ``flash_attn`` to a transformers ``attn_implementation``."""
+    import torch
+
+    has_fa2 = importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
+    if flash_attn == "fa2":
+        if not has_fa2:
+            raise ModelError("FlashAttention 2 is not available here", where="key 'flash_attn'",
+                             hint="install flash-attn on a CUDA machine, or use flash_attn: sdpa")
+        return "flash_attention_2"
+    if flash_attn in ("disabled", "eager"):
+        return "eager"
+    if flash_attn == "auto" and has_fa2:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def load_tokenizer(model_args: "ModelArgs") -> Any:
+    """The model's tokenizer, with a pad token (falls back to eos) and right padding for training."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(model_args.model_name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, trust_remote_code=model_args.trust_remote_code, use_fast=model_args.use_fast_tokenizer,
+            cache_dir=model_args.cache_dir, revision=model_args.model_revision)
+    except OSError as exc:
+        if is_local(path):
+            raise ModelError(f"cannot read the tokenizer in {path}: {exc}",
+                             where="key 'model_name_or_path'") from None
+        raise _hub_error(path, exc) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def quantization_config(model_args: "ModelArgs", compute_dtype: Any) -> Any:
+    """A bitsandbytes config for ``quantization_bit`` 4 or 8, or None."""
+    if model_args.quantization_bit is None:
+        return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelError("quantization needs bitsandbytes", where="key 'quantization_bit'",
+                         hint="pip install 'tunelab[bnb]', or remove quantization_bit")
+    from transformers import BitsAndBytesConfig
+
+    if model_args.quantization_bit == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
+                              bnb_4bit_use_double_quant=model_args.double_quantization,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
+               device: str | None = None) -> Any:
+    """The base causal LM as the recipe describes it (no adapters attached).
+
+    ``device`` moves an unquantized model there (inference); training leaves placement to the
+    Trainer, and quantized models are placed by bitsandbytes.
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(model_args.model_name_or_path)
+    dtype = pick_dtype(model_args.torch_dtype, training)
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "attn_implementation": pick_attention(model_args.flash_attn),
+        "trust_remote_code": model_args.trust_remote_code,
+        "cache_dir": model_args.cache_dir,
+        "revision": model_args.model_revision,
+    }
+    quant = quantization_config(model_args, dtype)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = _quantized_device_map()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        if is_local(path):
+            raise ModelError(f"cannot load the model in {path}: {exc}",
+                             where="key 'model_name_or_path'") from None
+        raise _hub_error(path, exc) from None
+    except ValueError as exc:
+        raise ModelError(str(exc), where=f"model {path}") from None
+    if device is not None and quant is None:
+        model = model.to(device)
+    return model
+
+
+def _quantized_device_map() -> Any:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    return {"": "cpu"}
