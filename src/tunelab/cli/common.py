@@ -1,0 +1,43 @@
+"""Argument helpers shared by commands that take a recipe plus key=value overrides."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from tunelab.config import describe_keys, load_config
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="YAML recipe (LLaMA-Factory keys work)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override any recipe key, e.g. learning_rate=2e-4 num_train_epochs=1")
+
+
+def load_recipe(args: argparse.Namespace, extra: dict | None = None):
+    """The validated Config from ``args.recipe`` + ``args.overrides`` (+ values from flags)."""
+    recipe, overrides = args.recipe, list(args.overrides or [])
+    if recipe and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
+        recipe, overrides = None, [recipe, *overrides]
+    pairs = overrides + [f"{k}={v}" for k, v in (extra or {}).items() if v is not None]
+    return load_config(recipe, pairs)
+
+
+def keys_epilog(sections: tuple[str, ...] | None = None) -> str:
+    """The recipe keys with their help text, grouped by section (from the config metadata)."""
+    lines = ["recipe keys (YAML or key=value):"]
+    current = None
+    for section, key, default, help_text, choices in describe_keys():
+        if sections and section not in sections:
+            continue
+        if section != current:
+            lines.append(f"\n  [{section}]")
+            current = section
+        extra = f" {{{', '.join(map(str, choices))}}}" if choices else ""
+        lines.append(f"  {key} (default: {default!r}){extra}")
+        lines.extend(textwrap.wrap(help_text, width=92, initial_indent="      ",
+                                   subsequent_indent="      "))
+    lines.append("\n  plus every Hugging Face TrainingArguments key: learning_rate, num_train_epochs,")
+    lines.append("  max_steps, per_device_train_batch_size, gradient_accumulation_steps, lr_scheduler_type,")
+    lines.append("  warmup_ratio, logging_steps, save_steps, save_total_limit, bf16, fp16, report_to, seed, ...")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""``tunelab train recipe.yaml [key=value ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tunelab.cli.common import add_recipe_arguments, keys_epilog, load_recipe
+
+DESCRIPTION = """Train a model as the recipe says (stages pt and sft; lora, freeze, full; QLoRA).
+
+Going on from earlier work, two different things:
+  resume_from_checkpoint=last      continue the SAME run (optimizer, scheduler, step, data position)
+  adapter_name_or_path=DIR         start a NEW run from trained adapter weights, fresh optimizer
+
+With several GPUs (or NPROC_PER_NODE=N) the command relaunches itself under torchrun."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("train", help="fine-tune a model from a YAML recipe",
+                            description=DESCRIPTION, epilog=keys_epilog(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_recipe_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunelab.train.launch import already_launched, relaunch, wanted_processes
+    from tunelab.train.output import resolve_output, resolve_resume
+
+    cfg = load_recipe(args)
+    nproc = wanted_processes()
+    if nproc > 1 and not already_launched():
+        run_path, run_name = resolve_output(cfg)
+        resolve_resume(cfg, run_path)
+        argv = ["train", *([args.recipe] if args.recipe else []), *args.overrides,
+                f"output_dir={run_path}", f"run_name={run_name}"]
+        return relaunch(argv, nproc)
+    from tunelab.train.workflow import run_training
+
+    run_training(cfg, command=["tunelab", *sys.argv[1:]])
+    return 0

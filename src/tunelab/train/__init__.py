@@ -1,0 +1,1 @@
+"""Training stages on Hugging Face Trainer, run directories, and the torchrun launcher."""

@@ -1,0 +1,95 @@
+"""Trainer callbacks that write run events and show a progress bar with loss and ETA."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from tunelab.runs import RunDir
+
+
+class RunEventsCallback(TrainerCallback):
+    """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.start = time.time()
+        self.start_step = 0
+        self.start_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+        self.start_step = state.global_step
+        self.start_tokens = state.num_input_tokens_seen
+        if state.is_world_process_zero:
+            self.run.append_event({"type": "train_begin", "step": state.global_step,
+                                   "total_steps": state.max_steps})
+            self.run.set_status("running")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if "loss" not in logs and "eval_loss" not in logs:
+            return
+        self.run.append_event(self._event(state, logs))
+
+    def _event(self, state: Any, logs: dict) -> dict:
+        elapsed = time.time() - self.start
+        done = state.global_step - self.start_step
+        remaining = state.max_steps - state.global_step
+        tokens = state.num_input_tokens_seen
+        return {
+            "type": "eval" if "eval_loss" in logs else "log",
+            "step": state.global_step,
+            "total_steps": state.max_steps,
+            "epoch": round(state.epoch or 0.0, 4),
+            "loss": logs.get("loss", logs.get("eval_loss")),
+            "lr": logs.get("learning_rate"),
+            "grad_norm": logs.get("grad_norm"),
+            "tokens_seen": tokens,
+            "tokens_per_s": round((tokens - self.start_tokens) / elapsed, 2) if elapsed > 0 else None,
+            "elapsed_s": round(elapsed, 2),
+            "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
+        }
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.run.append_event({"type": "checkpoint", "step": state.global_step})
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.run.append_event({"type": "train_end", "step": state.global_step,
+                                   "total_steps": state.max_steps,
+                                   "elapsed_s": round(time.time() - self.start, 2)})
+
+
+class LossProgressCallback(TrainerCallback):
+    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss as a postfix."""
+
+    def __init__(self):
+        self.bar = None
+        self.step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="train",
+                            dynamic_ncols=True, unit="step")
+        self.step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.step)
+        self.step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,210 @@
+"""``tunelab train``: wire config, data and model into Hugging Face Trainer, inside a run directory.
+
+Order matters: everything that can fail because of the recipe (config, output rules, tokenizer,
+data, model) runs before the run directory is created, so a bad recipe writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ConfigError, RunError
+from tunelab.runs import RunDir, new_manifest
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+IMPLEMENTED_STAGES = ("pt", "sft")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    global_step: int
+    final_loss: float | None
+    plan: Any
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def log(message: str) -> None:
+    if is_main_process():
+        print(message, flush=True)
+
+
+def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
+    """Hugging Face TrainingArguments from the recipe: its HF keys plus the keys TuneLab owns."""
+    from transformers import TrainingArguments
+
+    from tunelab.config.schema import TRAINING_DEFAULTS
+
+    kwargs = {**TRAINING_DEFAULTS, **cfg.training}
+    kwargs.update(
+        output_dir=str(run_path),
+        run_name=run_name,
+        do_train=cfg.method.do_train,
+        do_eval=cfg.method.do_eval,
+        # TuneLab enables checkpointing itself (prepare_for_training) so it also works for PEFT.
+        gradient_checkpointing=False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+    )
+    try:
+        return TrainingArguments(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Hugging Face TrainingArguments rejected the recipe: {exc}",
+                          where="recipe") from None
+
+
+def _check_stage(cfg: "Config") -> None:
+    if cfg.method.stage not in IMPLEMENTED_STAGES:
+        raise ConfigError(f"stage '{cfg.method.stage}' is not available yet in this version",
+                          where="key 'stage'", hint=f"use one of: {', '.join(IMPLEMENTED_STAGES)}")
+    if not cfg.data.dataset:
+        raise ConfigError("no training dataset given", where="key 'dataset'",
+                          hint="name one or more datasets from dataset_info.json, e.g. dataset: identity")
+
+
+def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult:
+    """Train as the recipe says and leave a complete run directory; returns where and how far."""
+    from tunelab.model import load_model, load_tokenizer, prepare_for_training
+    from tunelab.train.output import clear_for_overwrite, resolve_output, resolve_resume
+
+    _check_stage(cfg)
+    run_path, run_name = resolve_output(cfg)
+    resume = resolve_resume(cfg, run_path, guard=is_main_process() and not os.environ.get("TUNELAB_LAUNCHED"))
+    args = training_arguments(cfg, run_path, run_name)
+    if resume:
+        log(f"resuming THIS run from {resume}: optimizer, scheduler, step, RNG and data position "
+            "are restored (resume_from_checkpoint)")
+    for path in cfg.model.adapter_name_or_path or []:
+        log(f"starting a NEW run from the adapter weights in {path} with a fresh optimizer "
+            "(adapter_name_or_path)")
+
+    tokenizer = load_tokenizer(cfg.model)
+    prepared = _prepare_data(cfg, tokenizer, args)
+    model = prepare_for_training(load_model(cfg.model, cfg.training), cfg)
+
+    run = RunDir(run_path)
+    if is_main_process():
+        if cfg.output.overwrite_output_dir and not resume:
+            clear_for_overwrite(run_path)
+        _start_manifest(run, cfg, run_name, prepared, resume, command)
+    trainer, plan = _build_trainer(cfg, model, tokenizer, prepared, args, run)
+    return _train(trainer, run, cfg, tokenizer, resume, plan)
+
+
+def _prepare_data(cfg: "Config", tokenizer: Any, args: Any) -> Any:
+    from tunelab.data.pipeline import prepare_datasets
+    from tunelab.data.templates import apply_template
+
+    apply_template(tokenizer, cfg.data.template)
+    with args.main_process_first(desc="tokenising the dataset"):
+        prepared = prepare_datasets(cfg, tokenizer, cfg.method.stage)
+    for report in prepared.reports:
+        if report.problems:
+            log(report.format(limit=5))
+    return prepared
+
+
+def _start_manifest(run: RunDir, cfg: "Config", run_name: str, prepared: Any, resume: str | None,
+                    command: list[str] | None) -> None:
+    manifest = run.read_manifest() if resume else {}
+    fresh = new_manifest(
+        config_given=cfg.given, config_resolved=cfg.to_dict(), stage=cfg.method.stage,
+        method=cfg.method.finetuning_type, model=str(cfg.model.model_name_or_path),
+        run_name=run_name, command=command or sys.argv)
+    if manifest:
+        fresh["created_at"] = manifest.get("created_at", fresh["created_at"])
+        fresh["resumed_from"] = manifest.get("resumed_from", []) + [resume]
+    fresh["data"] = {"fingerprint": prepared.fingerprint, "stats": prepared.stats,
+                     "datasets": cfg.data.dataset}
+    run.write_manifest(fresh)
+
+
+def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, args: Any,
+                   run: RunDir) -> tuple[Any, Any]:
+    from transformers import PrinterCallback, Trainer
+
+    from tunelab.model import trainable_parameters
+    from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
+    from tunelab.train.plan import plan_steps
+
+    plan = plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
+                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
+                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
+                      epochs=args.num_train_epochs, max_steps=args.max_steps)
+    trainable, total = trainable_parameters(model)
+    log(f"{cfg.method.finetuning_type}: {trainable:,} trainable of {total:,} parameters "
+        f"({100 * trainable / max(total, 1):.4f}%)")
+    log(plan.describe())
+    trainer = Trainer(
+        model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
+        data_collator=_collator(tokenizer, prepared), processing_class=tokenizer,
+        callbacks=[RunEventsCallback(run), LossProgressCallback()])
+    trainer.remove_callback(PrinterCallback)
+    return trainer, plan
+
+
+def _collator(tokenizer: Any, prepared: Any) -> Any:
+    """Padding-free concatenation for packed rows; right padding otherwise."""
+    from tunelab.data.collate import PackedCollator, PaddingCollator
+
+    if prepared.stats.get("packed"):
+        return PackedCollator()
+    return PaddingCollator(pad_token_id=tokenizer.pad_token_id)
+
+
+def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str | None,
+           plan: Any) -> TrainResult:
+    from tunelab.train.plot import plot_loss
+
+    _record_base_name(trainer.model, cfg)
+    try:
+        output = trainer.train(resume_from_checkpoint=resume)
+    except KeyboardInterrupt:
+        if is_main_process():
+            run.set_status("interrupted")
+        raise
+    except Exception as exc:
+        if is_main_process():
+            run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise _explain_failure(exc, trainer, run) from exc
+    if cfg.method.do_eval and trainer.eval_dataset is not None:
+        trainer.evaluate()
+    trainer.save_model(str(run.path))
+    if is_main_process():
+        tokenizer.save_pretrained(str(run.path))
+        if cfg.output.plot_loss:
+            plot_loss(run)
+        run.set_status("completed", global_step=output.global_step, train_loss=output.training_loss,
+                       metrics=output.metrics)
+        log(f"run saved in {run.path}")
+    return TrainResult(run_dir=run.path, global_step=output.global_step,
+                       final_loss=output.training_loss, plan=plan)
+
+
+def _record_base_name(model: Any, cfg: "Config") -> None:
+    """Adapters remember the base by the name the user gave (e.g. tunelab/tiny-chat), not a cache path."""
+    for peft_config in getattr(model, "peft_config", {}).values():
+        peft_config.base_model_name_or_path = str(cfg.model.model_name_or_path)
+
+
+def _explain_failure(exc: Exception, trainer: Any, run: RunDir) -> Exception:
+    try:
+        from tunelab.model.memory import explain_oom, is_oom_error
+    except ImportError:
+        return exc
+    if not is_oom_error(exc):
+        return exc
+    import torch
+
+    peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    return RunError(explain_oom(exc, step=trainer.state.global_step, estimate=None, peak_bytes=peak),
+                    where=f"run {run.path}")
