@@ -37,6 +37,11 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "remove_unused_columns": False,
 }
 
+# Keys that older transformers (and so many LLaMA-Factory recipes) used, mapped to today's name.
+_RENAMED_TRAINING_KEYS = {"warmup_ratio": "warmup_steps", "evaluation_strategy": "eval_strategy"}
+# Keys transformers dropped with no replacement; accepted so old recipes run, and reported.
+_DROPPED_TRAINING_KEYS = {"logging_dir": "transformers 5 writes TensorBoard logs under output_dir"}
+
 # HF TrainingArguments keys that a TuneLab section owns (ours wins, and train/ passes it on).
 _OWNED_ELSEWHERE = {"output_dir", "run_name", "resume_from_checkpoint", "gradient_checkpointing",
                     "do_train", "do_eval", "do_predict", "overwrite_output_dir"}
@@ -51,6 +56,7 @@ class Config:
     training: dict[str, Any] = field(default_factory=dict)
     given: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
         sections = self.__dict__.get("sections", {})
@@ -179,9 +185,13 @@ def build_config(raw: dict[str, Any], source: str | None = None) -> Config:
     hf = _hf_training_fields()
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     training: dict[str, Any] = {}
-    unknown = []
+    unknown, notes = [], []
     for key, value in raw.items():
         value = _coerce_raw(value)
+        if key in _DROPPED_TRAINING_KEYS:
+            notes.append(f"'{key}' is ignored: {_DROPPED_TRAINING_KEYS[key]}")
+            continue
+        key = _renamed(key, value)
         if key in index:
             section, name = index[key]
             cls = SECTIONS[section]
@@ -193,11 +203,18 @@ def build_config(raw: dict[str, Any], source: str | None = None) -> Config:
     if unknown:
         raise _unknown_keys_error(unknown, list(index) + list(hf), source)
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
-    cfg = Config(sections=sections, training=training, given=dict(raw), source=source)
+    cfg = Config(sections=sections, training=training, given=dict(raw), source=source, notes=notes)
     from tunelab.config.checks import check_config
 
     check_config(cfg)
     return cfg
+
+
+def _renamed(key: str, value: Any) -> str:
+    if key == "warmup_ratio" and value is not None and float(value) >= 1:
+        raise ConfigError(f"a ratio must be below 1, got {value}", where="key 'warmup_ratio'",
+                          hint="use warmup_steps for a number of steps")
+    return _RENAMED_TRAINING_KEYS.get(key, key)
 
 
 def _typed(cls: type, name: str, value: Any, key: str) -> Any:
