@@ -1,0 +1,89 @@
+"""The one in-memory shape every dataset format is converted to.
+
+Readers and converters produce :class:`Conversation` (chat stages) or :class:`TextSample`
+(pre-training); templates and encoders only ever see these, never a raw row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass
+class Message:
+    """One turn. ``tool_calls`` items are ``{"name": str, "arguments": dict | str}``."""
+
+    role: str
+    content: str
+    tool_calls: list[dict] | None = None
+    reasoning: str | None = None
+
+    def to_chat_dict(self) -> dict:
+        """The dict ``tokenizer.apply_chat_template`` expects (OpenAI style tool calls)."""
+        out: dict = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [_openai_tool_call(call) for call in self.tool_calls]
+        if self.reasoning is not None:
+            out["reasoning_content"] = self.reasoning
+        return out
+
+
+def _openai_tool_call(call: dict) -> dict:
+    if "function" in call:  # already OpenAI style
+        return {"type": "function", **call} if "type" not in call else dict(call)
+    return {"type": "function", "function": {"name": call.get("name", ""),
+                                             "arguments": call.get("arguments", {})}}
+
+
+@dataclass
+class Conversation:
+    """A chat sample. ``source`` is ``"file:row"`` so later errors can point at the row."""
+
+    messages: list[Message]
+    system: str | None = None
+    tools: list[dict] | None = None
+    source: str = ""
+
+    def to_chat_messages(self, default_system: str | None = None) -> list[dict]:
+        """Messages for ``apply_chat_template``: the system prompt first (own, else default)."""
+        system = self.system if self.system else default_system
+        out = [{"role": "system", "content": system}] if system else []
+        return out + [m.to_chat_dict() for m in self.messages]
+
+    def chat_tools(self) -> list[dict] | None:
+        """Tools in the OpenAI ``{"type": "function", "function": {...}}`` form templates expect."""
+        if not self.tools:
+            return None
+        return [t if "function" in t else {"type": "function", "function": t} for t in self.tools]
+
+    def describe(self) -> str:
+        """A plain-text rendering for previews: one ``[role]`` block per turn."""
+        lines = [f"[system] {self.system}"] if self.system else []
+        if self.tools:
+            lines.append(f"[tools] {json.dumps(self.tools, ensure_ascii=False)}")
+        for m in self.messages:
+            if m.reasoning:
+                lines.append(f"[{m.role} reasoning] {m.reasoning}")
+            lines.append(f"[{m.role}] {m.content}")
+            for call in m.tool_calls or []:
+                lines.append(f"[{m.role} tool call] {json.dumps(call, ensure_ascii=False)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class TextSample:
+    """A pre-training sample: raw text, trained on every token."""
+
+    text: str
+    source: str = ""
+
+    def describe(self) -> str:
+        """A plain-text rendering for previews."""
+        return f"[text] {self.text}"
+
+
+Sample = Conversation | TextSample
+

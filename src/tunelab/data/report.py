@@ -1,0 +1,84 @@
+"""Reading registered datasets into samples, with an account of every row that was skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tunelab.config.data import DataArgs
+from tunelab.data.conversation import Conversation, TextSample
+from tunelab.data.convert import RowError, to_sample
+from tunelab.data.readers import read_rows
+from tunelab.data.registry import resolve
+from tunelab.errors import DataError
+
+
+@dataclass
+class Problem:
+    """A skipped row: where it is (``file:row``) and why."""
+
+    location: str
+    reason: str
+
+
+@dataclass
+class ValidationReport:
+    """What happened to one dataset's rows."""
+
+    dataset: str
+    total: int = 0
+    valid: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: ``name: 98/100 rows usable, 2 skipped``."""
+        skipped = f", {len(self.problems)} skipped" if self.problems else ""
+        return f"{self.dataset}: {self.valid}/{self.total} rows usable{skipped}"
+
+    def format(self, limit: int | None = 10) -> str:
+        """The summary and up to ``limit`` problems (None: all), one ``file:row: reason`` per line."""
+        shown = self.problems if limit is None else self.problems[:limit]
+        lines = [self.summary()] + [f"  {p.location}: {p.reason}" for p in shown]
+        if len(shown) < len(self.problems):
+            lines.append(f"  ... and {len(self.problems) - len(shown)} more "
+                         f"(`tunelab data validate {self.dataset}` lists them all)")
+        return "\n".join(lines)
+
+
+def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,
+                 strict: bool = True) -> tuple[list[Conversation | TextSample], list[ValidationReport]]:
+    """Samples of the named datasets (in order) and one report per dataset.
+
+    Bad rows are skipped and listed in the reports. With ``strict``, a dataset with no usable
+    row raises DataError giving the row count and the first reasons.
+    """
+    samples: list[Conversation | TextSample] = []
+    reports = []
+    for spec in resolve(names, cfg_data.dataset_dir):
+        rows = read_rows(spec, cfg_data.dataset_dir, cfg_data.max_samples)
+        report = ValidationReport(spec.name, total=len(rows))
+        for location, row in rows:
+            try:
+                samples.append(to_sample(row, spec, location, stage, cfg_data.placeholders))
+                report.valid += 1
+            except RowError as exc:
+                report.problems.append(Problem(location, exc.reason))
+        if strict and report.valid == 0:
+            raise no_valid_rows_error(report)
+        reports.append(report)
+    return samples, reports
+
+
+def no_valid_rows_error(report: ValidationReport, shown: int = 3) -> DataError:
+    """The error for a dataset none of whose rows can be used, with the first reasons."""
+    if report.total == 0:
+        return DataError("has no rows", where=f"dataset '{report.dataset}'",
+                         hint="check that the file is not empty and file_name points at it")
+    reasons = "\n".join(f"    {p.location}: {p.reason}" for p in report.problems[:shown])
+    more = f"\n    ... and {len(report.problems) - shown} more" if len(report.problems) > shown else ""
+    return DataError(f"none of its {report.total} rows can be used; first problems:\n{reasons}{more}",
+                     where=f"dataset '{report.dataset}'",
+                     hint=f"`tunelab data validate {report.dataset}` lists every problem")
