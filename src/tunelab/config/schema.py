@@ -15,6 +15,7 @@ import yaml
 
 from tunelab.config.data import DataArgs
 from tunelab.config.fields import check_choice, coerce, suggest, type_hints
+from tunelab.config.infer import InferArgs
 from tunelab.config.method import MethodArgs
 from tunelab.config.model import ModelArgs
 from tunelab.config.output import OutputArgs
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type] = {
     "data": DataArgs,
     "method": MethodArgs,
     "output": OutputArgs,
+    "infer": InferArgs,
 }
 
 # Defaults we choose differently from Hugging Face's TrainingArguments.

@@ -1,0 +1,227 @@
+"""``ChatEngine``: the one interface the CLI chat, the API server and the board talk to.
+
+A backend only has to turn token ids into streamed text (``_submit``); rendering prompts with
+the training template, context checks, reasoning / tool-call parsing, streaming to sync or async
+callers and cancellation live here, so every backend behaves the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+
+from tunelab.infer.loading import ServedModel
+from tunelab.infer.params import SamplingParams
+from tunelab.infer.prompt import THINK_OPEN, OutputParser, render_chat, template_features
+from tunelab.infer.request import ChatDelta, ChatRequest, ChatResponse, Choice, RequestError
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+
+@dataclass
+class Prepared:
+    """A request made concrete: which model, the prompt ids, and per-answer settings."""
+
+    served: ServedModel
+    prompt_ids: list[int]
+    params: list[SamplingParams]
+    parsers: list[OutputParser]
+    max_new_tokens: int
+
+
+class Job:
+    """A started request. Iterate it (``for`` or ``async for``, matching how it was started) for
+    ChatDeltas; leaving the loop early, or ``cancel()``, stops its generation."""
+
+    def __init__(self, prepared: Prepared, events: Any, cancel: Callable[[], None]):
+        self.prepared = prepared
+        self.events = events
+        self.cancel = cancel
+        self.open = set(range(len(prepared.params)))
+
+    @property
+    def model(self) -> str:
+        return self.prepared.served.name
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.prepared.prompt_ids)
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        try:
+            while self.open:
+                yield from self._handle(self.events.get())
+        finally:
+            self.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[ChatDelta]:
+        try:
+            while self.open:
+                for delta in self._handle(await self.events.get()):
+                    yield delta
+        finally:
+            self.cancel()
+
+    def response(self) -> ChatResponse:
+        """An empty response to fill from this job's deltas."""
+        choices = [Choice(i) for i in range(len(self.prepared.params))]
+        return ChatResponse(model=self.model, choices=choices, prompt_tokens=self.prompt_tokens)
+
+    def _handle(self, item: tuple[int, tuple]) -> list[ChatDelta]:
+        index, event = item
+        parser = self.prepared.parsers[index]
+        if event[0] == "error":
+            self.open.clear()
+            raise event[1]
+        if event[0] == "text":
+            return [_delta(index, kind, text) for kind, text in parser.feed(event[1])]
+        self.open.discard(index)
+        rest, calls = parser.finish()
+        deltas = [_delta(index, kind, text) for kind, text in rest]
+        reason = "tool_calls" if calls and event[1] == "stop" else event[1]
+        deltas.append(ChatDelta(index, tool_calls=calls or None, finish_reason=reason,
+                                completion_tokens=event[2]))
+        return deltas
+
+
+def _delta(index: int, kind: str, text: str) -> ChatDelta:
+    return ChatDelta(index, reasoning=text) if kind == "reasoning" else ChatDelta(index, content=text)
+
+
+class ChatEngine:
+    """Base class of every backend. Public methods are safe to call from many threads or
+    coroutines at once; backends batch concurrent requests."""
+
+    def __init__(self, cfg: "Config", served: list[ServedModel]):
+        self.cfg = cfg
+        self.served = served
+        self.defaults = SamplingParams.from_infer_args(cfg.infer)
+        self.context_length: int | None = None
+
+    # -- names -------------------------------------------------------------------------------
+    @property
+    def model_names(self) -> list[str]:
+        """The names clients can ask for: the base first, then each adapter."""
+        return [m.name for m in self.served]
+
+    @property
+    def default_model(self) -> str:
+        """The last adapter when adapters are served (what the user just trained), else the base."""
+        return self.served[-1].name
+
+    def resolve(self, name: str | None) -> ServedModel:
+        """The served model called ``name`` (None: the default); RequestError 404 otherwise."""
+        name = name or self.default_model
+        for served in self.served:
+            if served.name == name:
+                return served
+        raise RequestError(f"model '{name}' is not served here; served: {', '.join(self.model_names)}",
+                           param="model", code="model_not_found", status=404)
+
+    # -- public API ----------------------------------------------------------------------------
+    def start(self, request: ChatRequest) -> Job:
+        """Begin answering; iterate the returned Job with ``for`` from any thread."""
+        events: queue.Queue = queue.Queue()
+        return self._start(request, events, events.put)
+
+    def astart(self, request: ChatRequest) -> Job:
+        """Begin answering; iterate the returned Job with ``async for`` in this event loop.
+        Raises RequestError at once for a request that cannot be served."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        return self._start(request, events,
+                           lambda item: loop.call_soon_threadsafe(events.put_nowait, item))
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
+        """Answer pieces as they are generated (blocking iterator)."""
+        return iter(self.start(request))
+
+    def generate(self, request: ChatRequest) -> ChatResponse:
+        """Every answer, complete."""
+        job = self.start(request)
+        response = job.response()
+        for delta in job:
+            response.choices[delta.index].add(delta)
+        return response
+
+    async def agenerate(self, request: ChatRequest) -> ChatResponse:
+        """Every answer, complete, without blocking the event loop."""
+        job = self.astart(request)
+        response = job.response()
+        async for delta in job:
+            response.choices[delta.index].add(delta)
+        return response
+
+    def chat(self, messages: list[dict], **params: Any) -> str:
+        """Convenience: the answer to ``messages`` with sampling settings given as keywords."""
+        request = ChatRequest(messages=messages, params=self.defaults.updated(**params))
+        return self.generate(request).text
+
+    def close(self) -> None:
+        """Stop background work; the engine cannot be used afterwards."""
+
+    # -- shared machinery ----------------------------------------------------------------------
+    def _start(self, request: ChatRequest, events: Any, sink: Callable[[tuple], None]) -> Job:
+        prepared = self._prepare(request)
+        return Job(prepared, events, self._submit(prepared, sink))
+
+    def _prepare(self, request: ChatRequest) -> Prepared:
+        served = self.resolve(request.model)
+        if request.n < 1:
+            raise RequestError(f"must be at least 1, got {request.n}", param="n")
+        text, ids, parser_args = self._prompt(served, request)
+        max_new = self._budget(len(ids), request.params or self.defaults)
+        base = request.params or self.defaults
+        params = [base if base.seed is None else base.updated(seed=base.seed + i)
+                  for i in range(request.n)]
+        parsers = [OutputParser(**parser_args) for _ in params]
+        return Prepared(served, ids, params, parsers, max_new)
+
+    def _prompt(self, served: ServedModel, request: ChatRequest) -> tuple[str, list[int], dict]:
+        tokenizer = served.tokenizer
+        if request.messages is None:
+            text = request.prompt or ""
+            ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+            if not ids:
+                raise RequestError("the prompt is empty", param="prompt")
+            return text, ids, {}
+        features = template_features(tokenizer)
+        thinking = self.cfg.data.enable_thinking if request.enable_thinking is None else request.enable_thinking
+        text = render_chat(tokenizer, request.messages, tools=request.tools, enable_thinking=thinking,
+                           default_system=self.cfg.data.default_system)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        in_reasoning = features["think"] and text.rstrip().endswith(THINK_OPEN)
+        return text, ids, {"think": features["think"], "tools": features["tools"] and bool(request.tools),
+                           "in_reasoning": in_reasoning}
+
+    def _budget(self, prompt_len: int, params: SamplingParams) -> int:
+        """New-token budget within the model's context; RequestError when the prompt fills it."""
+        limit = self.context_length
+        if limit is None:
+            return params.max_new_tokens
+        if prompt_len >= limit:
+            raise RequestError(f"the prompt has {prompt_len} tokens but the model's context is "
+                               f"{limit} tokens", param="messages", code="context_length_exceeded",
+                               hint="shorten the conversation (e.g. /clear in the chat) or use a model "
+                                    "with a longer context")
+        return min(params.max_new_tokens, limit - prompt_len)
+
+    def _submit(self, prepared: Prepared, sink: Callable[[tuple], None]) -> Callable[[], None]:
+        """Start generating ``len(prepared.params)`` answers, delivering ``(index, event)`` to
+        ``sink`` from any thread; return a function that cancels whatever is still running."""
+        raise NotImplementedError
+
+
+def create_engine(cfg: "Config") -> ChatEngine:
+    """The backend the recipe's ``infer_backend`` names, loaded and ready."""
+    if cfg.infer.infer_backend == "vllm":
+        from tunelab.infer.vllm_engine import VllmChatEngine
+
+        return VllmChatEngine(cfg)
+    from tunelab.infer.hf_engine import HfChatEngine
+
+    return HfChatEngine(cfg)
+

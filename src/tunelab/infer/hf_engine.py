@@ -1,0 +1,174 @@
+"""Hugging Face backend: one model in memory, concurrent requests batched into shared
+``generate`` calls (dynamic batching with left padding).
+
+A scheduler thread takes the first waiting row, lets others join for up to ``batch_wait_ms``
+(or until ``max_batch_size`` rows), and runs one ``generate`` for all of them. Rows for different
+adapters share the call through PEFT's mixed-batch ``adapter_names``. Each row samples with its
+own generator and stops on its own (see ``rows.py``), so batching changes speed, not answers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable
+
+from tunelab.errors import ModelError
+from tunelab.infer.engine import ChatEngine, Prepared
+from tunelab.infer.loading import (
+    attach_adapters,
+    base_model_name,
+    check_memory,
+    pick_device,
+    served_models,
+)
+from tunelab.infer.prompt import turn_end_ids
+from tunelab.infer.rows import Row, RowSampler, RowStopper
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+
+class BatchScheduler:
+    """Collects rows from many threads into batches and runs them one batch at a time."""
+
+    def __init__(self, run_batch: Callable[[list[Row]], None], max_batch_size: int, wait_s: float):
+        self.run_batch = run_batch
+        self.max_batch_size = max(1, max_batch_size)
+        self.wait_s = max(0.0, wait_s)
+        self.waiting: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="tunelab-batcher", daemon=True)
+        self.thread.start()
+
+    def submit(self, rows: list[Row]) -> None:
+        for row in rows:
+            self.waiting.put(row)
+
+    def close(self) -> None:
+        self.waiting.put(None)
+        self.thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self.waiting.get()
+            if first is None:
+                return
+            batch = [row for row in self._collect(first) if not row.done]
+            if not batch:
+                continue
+            try:
+                self.run_batch(batch)
+            except Exception as exc:  # a failed batch fails its rows; the server lives on
+                error = _explain(exc, batch)
+                for row in batch:
+                    row.fail(error)
+
+    def _collect(self, first: Row) -> list[Row]:
+        batch = [first]
+        deadline = time.monotonic() + self.wait_s
+        while len(batch) < self.max_batch_size:
+            try:
+                row = self.waiting.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if row is None:  # close() was called: finish this batch, then stop
+                self.waiting.put(None)
+                break
+            batch.append(row)
+        return batch
+
+
+def _explain(exc: Exception, batch: list[Row]) -> Exception:
+    text = str(exc).lower()
+    if "out of memory" in text or "not enough memory" in text or type(exc).__name__ == "OutOfMemoryError":
+        longest = max(len(r.prompt_ids) + r.max_new_tokens for r in batch)
+        return ModelError(f"out of memory generating a batch of {len(batch)} rows of up to "
+                          f"{longest} tokens", where="generation",
+                          hint="lower max_batch_size or max_new_tokens, or shorten the prompts")
+    return exc
+
+
+class HfChatEngine(ChatEngine):
+    """Chat engine on a Hugging Face model (plus PEFT adapters), on CPU or one GPU."""
+
+    def __init__(self, cfg: "Config"):
+        from tunelab.model.loader import load_model, pick_dtype, resolve_model_path
+
+        base_name = base_model_name(cfg)
+        base_path = resolve_model_path(base_name)
+        self.device = pick_device(cfg.infer.infer_device)
+        check_memory(base_path, pick_dtype(cfg.model.torch_dtype), self.device,
+                     cfg.model.quantization_bit is not None)
+        super().__init__(cfg, served_models(cfg, base_path))
+        model_args = replace(cfg.model, model_name_or_path=base_name)
+        try:
+            model = load_model(model_args, device=self.device)
+        except (RuntimeError, MemoryError) as exc:
+            raise _explain(exc, []) if "memory" in str(exc).lower() else exc
+        self.model = attach_adapters(model, self.served).eval()
+        self.mixed = any(m.adapter for m in self.served)
+        self.context_length = getattr(self.model.config, "max_position_embeddings", None)
+        self.pad_id = self.served[0].tokenizer.pad_token_id
+        self.scheduler = BatchScheduler(self._run_batch, cfg.infer.max_batch_size,
+                                        cfg.infer.batch_wait_ms / 1000.0)
+
+    def close(self) -> None:
+        self.scheduler.close()
+
+    def _submit(self, prepared: Prepared, sink: Callable[[tuple], None]) -> Callable[[], None]:
+        tokenizer = prepared.served.tokenizer
+        stop_ids = frozenset(turn_end_ids(tokenizer) | self._eos_ids())
+        rows = [Row(prompt_ids=prepared.prompt_ids, params=params,
+                    emit=_tagged(sink, index), stop_ids=stop_ids,
+                    decode=lambda ids, tok=tokenizer: tok.decode(ids, skip_special_tokens=False),
+                    adapter=prepared.served.adapter, max_new_tokens=prepared.max_new_tokens)
+                for index, params in enumerate(prepared.params)]
+        self.scheduler.submit(rows)
+
+        def cancel() -> None:
+            for row in rows:
+                row.cancelled = True
+        return cancel
+
+    def _eos_ids(self) -> set[int]:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            return set()
+        return set(eos) if isinstance(eos, (list, tuple)) else {eos}
+
+    def _run_batch(self, rows: list[Row]) -> None:
+        """One left-padded ``generate`` for every row; rows stream and stop on their own."""
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        input_ids, attention_mask = self._left_pad([row.prompt_ids for row in rows])
+        config = GenerationConfig(max_new_tokens=max(row.max_new_tokens for row in rows),
+                                  do_sample=False, num_beams=1, pad_token_id=self.pad_id,
+                                  eos_token_id=sorted(set().union(*(row.stop_ids for row in rows))))
+        kwargs: dict[str, Any] = {}
+        if self.mixed:
+            kwargs["adapter_names"] = [row.adapter or "__base__" for row in rows]
+        with torch.inference_mode():
+            self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                generation_config=config,
+                                logits_processor=LogitsProcessorList([RowSampler(rows)]),
+                                stopping_criteria=StoppingCriteriaList([RowStopper(rows)]), **kwargs)
+        for row in rows:
+            row.finish("length")
+
+    def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            mask[i, width - len(prompt):] = 1
+        return ids.to(self.model.device), mask.to(self.model.device)
+
+
+def _tagged(sink: Callable[[tuple], None], index: int) -> Callable[[tuple], None]:
+    return lambda event: sink((index, event))

@@ -1,0 +1,215 @@
+"""Load what a chat engine serves: one base model, its adapters (unmerged) and their tokenizers.
+
+The chat template comes from where training put it: a run directory (or a ``checkpoint-N``
+folder's run) saves the tokenizer with the template it trained on, so that tokenizer is used.
+Only when an adapter carries no template do we fall back to the base's, with the recipe's
+``template`` applied exactly as training applies it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ConfigError, ModelError
+from tunelab.model.adapters import adapter_base_model, check_adapter_dir
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
+
+@dataclass
+class ServedModel:
+    """A name clients ask for: the base (``adapter`` None) or one adapter, with its tokenizer."""
+
+    name: str
+    adapter: str | None
+    tokenizer: Any
+    source: str
+
+
+def base_model_name(cfg: "Config") -> str:
+    """The recipe's base, or the one the first adapter records in its adapter_config.json."""
+    if cfg.model.model_name_or_path:
+        return cfg.model.model_name_or_path
+    adapters = cfg.model.adapter_name_or_path or []
+    if adapters:
+        base = adapter_base_model(adapters[0])
+        if base:
+            return base
+        raise ModelError(f"{adapters[0]}/adapter_config.json does not name its base model",
+                         where="key 'adapter_name_or_path'", hint="set model_name_or_path as well")
+    raise ModelError("no model given", where="key 'model_name_or_path'",
+                     hint="pass --model PATH, --adapter RUN_DIR, or a recipe with model_name_or_path")
+
+
+def has_chat_template(folder: Path) -> bool:
+    """Whether a saved tokenizer in ``folder`` carries its own chat template."""
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return False
+    try:
+        return bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def adapter_tokenizer_dir(adapter: str) -> Path | None:
+    """The folder whose tokenizer trained this adapter: the adapter's own, else its run's."""
+    folder = Path(adapter)
+    candidates = [folder]
+    if re.fullmatch(r"checkpoint-\d+", folder.name):
+        candidates.append(folder.parent)
+    return next((c for c in candidates if has_chat_template(c)), None)
+
+
+def _read_tokenizer(path: str, cfg: "Config") -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code,
+                                                  use_fast=cfg.model.use_fast_tokenizer)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the tokenizer in {path}: {exc}", where="tokenizer") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Generation pads on the left so every row's newest token sits in the last column.
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def base_tokenizer(cfg: "Config", base_path: str) -> Any:
+    """The base's tokenizer with the recipe's ``template`` applied, as training does."""
+    tokenizer = _read_tokenizer(base_path, cfg)
+    if cfg.data.template:
+        try:
+            from tunelab.data.templates import apply_template
+        except ImportError:
+            raise ConfigError("named templates are not available in this build",
+                              where="key 'template'", hint="remove template to use the "
+                              "tokenizer's own chat template") from None
+        apply_template(tokenizer, cfg.data.template)
+    if not tokenizer.chat_template:
+        raise ModelError(f"the tokenizer of {base_path} has no chat template",
+                         where="key 'model_name_or_path'",
+                         hint="set template (e.g. template: chatml), or chat with a run directory "
+                              "that saved one")
+    return tokenizer
+
+
+def served_models(cfg: "Config", base_path: str) -> list[ServedModel]:
+    """The base plus every adapter, each under a unique name, each with its training tokenizer."""
+    base_name = base_model_name(cfg)
+    base_tok = base_tokenizer(cfg, base_path)
+    shown = base_name if not Path(base_name).expanduser().exists() else Path(base_name).resolve().name
+    models = [ServedModel(shown, None, base_tok, base_path)]
+    taken = {shown}
+    for index, adapter in enumerate(cfg.model.adapter_name_or_path or []):
+        check_adapter_dir(adapter)
+        own = adapter_tokenizer_dir(adapter)
+        tokenizer = _read_tokenizer(str(own), cfg) if own else base_tok
+        name = _unique(adapter_display_name(adapter), taken)
+        taken.add(name)
+        models.append(ServedModel(name, f"adapter{index}", tokenizer, adapter))
+    return models
+
+
+def adapter_display_name(adapter: str) -> str:
+    """``runs/sft-1`` -> ``sft-1``; ``runs/sft-1/checkpoint-50`` -> ``sft-1/checkpoint-50``."""
+    folder = Path(adapter).resolve()
+    if re.fullmatch(r"checkpoint-\d+", folder.name):
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+def pick_device(requested: str) -> str:
+    """``infer_device: auto`` -> cuda when present, else cpu; an explicit device must exist."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{requested} was asked for but no CUDA device is visible",
+                          where="key 'infer_device'", hint="use infer_device: cpu or auto")
+    return requested
+
+
+def check_memory(base_path: str, dtype: Any, device: str, quantized: bool) -> None:
+    """Refuse, before loading, a model whose weights alone exceed the device's free memory."""
+    need = weights_bytes(Path(base_path), dtype)
+    if need is None or quantized:
+        return
+    free = free_memory(device)
+    if free is not None and need > free:
+        gib = 1024 ** 3
+        raise ModelError(f"the model needs about {need / gib:.1f} GiB for its weights but {device} "
+                         f"has {free / gib:.1f} GiB free", where=f"model {base_path}",
+                         hint="use a smaller model, torch_dtype: bfloat16, quantization_bit: 4, "
+                              "or a device with more memory")
+
+
+def weights_bytes(folder: Path, dtype: Any) -> int | None:
+    """Size the weights will take in ``dtype``, from the files on disk (None if not local)."""
+    if not folder.is_dir():
+        return None
+    files = [f for f in folder.iterdir() if f.suffix in _WEIGHT_SUFFIXES]
+    if not files:
+        return None
+    stored = _stored_dtype(folder)
+    wanted = str(dtype).replace("torch.", "")
+    scale = _DTYPE_BYTES.get(wanted, 2) / _DTYPE_BYTES.get(stored, 2)
+    return int(sum(f.stat().st_size for f in files) * scale)
+
+
+def _stored_dtype(folder: Path) -> str:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "float32"
+    return str(config.get("dtype") or config.get("torch_dtype") or "float32")
+
+
+def free_memory(device: str) -> int | None:
+    import torch
+
+    if device.startswith("cuda"):
+        index = torch.device(device).index or 0
+        return torch.cuda.mem_get_info(index)[0]
+    if device == "cpu":
+        import psutil
+
+        return psutil.virtual_memory().available
+    return None
+
+
+def attach_adapters(model: Any, models: list[ServedModel]) -> Any:
+    """Wrap ``model`` in one PeftModel holding every adapter under its internal name (unmerged)."""
+    adapters = [m for m in models if m.adapter]
+    if not adapters:
+        return model
+    from peft import PeftModel
+
+    first, rest = adapters[0], adapters[1:]
+    try:
+        model = PeftModel.from_pretrained(model, first.source, adapter_name=first.adapter)
+        for served in rest:
+            model.load_adapter(served.source, adapter_name=served.adapter)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"cannot attach the adapter: {exc}", where="key 'adapter_name_or_path'",
+                         hint="check that every adapter was trained on this base model") from None
+    return model

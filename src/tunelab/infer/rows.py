@@ -1,0 +1,178 @@
+"""One batch row's life inside a shared ``generate`` call.
+
+Each row keeps its own decoded text, stop strings, token budget and random generator, so rows
+that share a generate call behave exactly as if they ran alone: a row samples with its own
+``torch.Generator`` (seeded requests are reproducible whatever else is in the batch) and stops on
+its own, while the others go on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tunelab.infer.params import SamplingParams
+
+Emit = Callable[[tuple], None]
+
+
+@dataclass
+class Row:
+    """A prompt being answered. ``emit`` receives ``("text", str)`` pieces, then one
+    ``("done", finish_reason, completion_tokens)`` or ``("error", exception)``."""
+
+    prompt_ids: list[int]
+    params: SamplingParams
+    emit: Emit
+    decode: Callable[[list[int]], str]
+    stop_ids: frozenset[int]
+    adapter: str | None = None
+    max_new_tokens: int = 0
+    ids: list[int] = field(default_factory=list)
+    generated: int = 0
+    sent: int = 0
+    finished: str | None = None
+    cancelled: bool = False
+    generator: Any = None
+
+    def __post_init__(self) -> None:
+        self.max_new_tokens = self.max_new_tokens or self.params.max_new_tokens
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None or self.cancelled
+
+    def push(self, token: int) -> None:
+        """Take the row's next token: stream the text it completes, stop when a rule says so."""
+        if self.done:
+            return
+        self.generated += 1
+        if token in self.stop_ids:
+            self.finish("stop")
+            return
+        self.ids.append(token)
+        text = self.decode(self.ids)
+        cut = _first_stop(text, self.params.stop, self.sent)
+        if cut is not None:
+            self._send(text[:cut])
+            self.finish("stop")
+            return
+        self._send(text[:_safe_length(text, self.params.stop)])
+        if self.generated >= self.max_new_tokens:
+            self.finish("length")
+
+    def finish(self, reason: str) -> None:
+        """Flush the rest of the text (bounded by any stop string) and report the end once."""
+        if self.finished is not None:
+            return
+        if reason == "length":
+            text = self.decode(self.ids)
+            self._send(text.rstrip("\ufffd"))
+        self.finished = reason
+        if not self.cancelled:
+            self.emit(("done", reason, self.generated))
+
+    def fail(self, exc: BaseException) -> None:
+        if self.finished is None:
+            self.finished = "error"
+            self.emit(("error", exc))
+
+    def _send(self, text: str) -> None:
+        if len(text) > self.sent and not self.cancelled:
+            self.emit(("text", text[self.sent:]))
+            self.sent = len(text)
+
+
+def _first_stop(text: str, stops: tuple[str, ...], sent: int) -> int | None:
+    """Index where the earliest stop string starts, looking only at text not yet streamed."""
+    if not stops:
+        return None
+    start = max(0, sent - max(len(s) for s in stops))
+    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    return min(hits) if hits else None
+
+
+def _safe_length(text: str, stops: tuple[str, ...]) -> int:
+    """How much of ``text`` can be streamed now: not a half-decoded character, and not a tail
+    that could still become a stop string."""
+    end = len(text.rstrip("\ufffd"))
+    hold = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, end), 0, -1):
+            if text[:end].endswith(stop[:size]):
+                hold = max(hold, size)
+                break
+    return end - hold
+
+
+class RowSampler:
+    """Logits processor that samples every sampling row with its own generator and settings.
+
+    ``generate`` runs in greedy mode; this processor turns each sampling row's scores into a
+    one-hot choice, so argmax returns the token the row drew. Greedy rows keep their scores.
+    """
+
+    def __init__(self, rows: list[Row]):
+        self.rows = rows
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        scores = _apply_repetition_penalty(input_ids, scores, self.rows)
+        for i, row in enumerate(self.rows):
+            if row.params.greedy or row.done:
+                continue
+            token = _sample(scores[i], row)
+            scores[i] = torch.full_like(scores[i], float("-inf"))
+            scores[i, token] = 0.0
+        return scores
+
+
+def _apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> Any:
+    import torch
+
+    penalties = [row.params.repetition_penalty for row in rows]
+    if all(p == 1.0 for p in penalties):
+        return scores
+    penalty = torch.tensor(penalties, dtype=scores.dtype, device=scores.device)[:, None]
+    seen = torch.gather(scores, 1, input_ids)
+    seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    return scores.scatter(1, input_ids, seen)
+
+
+def _sample(logits: Any, row: Row) -> int:
+    """One token from ``logits`` after temperature, top-k and top-p, drawn with the row's generator."""
+    import torch
+
+    params = row.params
+    logits = logits / params.temperature
+    if 0 < params.top_k < logits.numel():
+        kth = torch.topk(logits, params.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+        # Keep the smallest prefix whose mass reaches top_p (always at least the best token).
+        drop = cumulative - torch.softmax(sorted_logits, dim=-1) >= params.top_p
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    if row.generator is None:
+        row.generator = torch.Generator(device=logits.device)
+        row.generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(62))
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=row.generator))
+
+
+class RowStopper:
+    """Stopping criterion that feeds each row its newest token and reports which rows are done."""
+
+    def __init__(self, rows: list[Row]):
+        self.rows = rows
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        last = input_ids[:, -1].tolist()
+        for row, token in zip(self.rows, last):
+            row.push(token)
+        return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)
