@@ -1,0 +1,191 @@
+"""Know before you train: peak accelerator memory of a recipe, from the model's config alone.
+
+``estimate_memory(cfg)`` prices weights, adapters, gradients, optimizer state, activations,
+logits and framework overhead (see ``memory_parts`` for each formula), says whether the total
+fits the device, and when it does not, proposes recipe changes with their own estimates.
+It is pure and fast (the model is counted on the meta device and cached), so the board can
+call it on every change. Accuracy is checked on CPU against exact parameter counts; the
+figures have not yet been compared with measured peaks on a GPU.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ConfigError
+from tunelab.model.memory_advice import (
+    Suggestion,
+    explain_oom,
+    format_change,
+    is_oom_error,
+    suggest_changes,
+)
+from tunelab.model.memory_parts import GIB, price
+from tunelab.model.memory_plan import Plan, plan_from_config
+from tunelab.model.memory_shape import ModelShape, load_model_config, shape_of
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+__all__ = ["MemoryEstimate", "Suggestion", "detect_device_memory", "estimate_memory",
+           "explain_oom", "format_estimate", "is_oom_error", "model_shape", "parse_size"]
+
+UNMEASURED_NOTE = ("GPU accuracy is unmeasured: these formulas are checked against exact parameter "
+                   "counts on CPU, not yet against real peak memory on a GPU.")
+COMPONENT_LABELS = {
+    "weights": "weights",
+    "adapter": "adapter weights",
+    "gradients": "gradients",
+    "optimizer": "optimizer state",
+    "activations": "activations",
+    "logits": "logits / loss",
+    "overlap": "overlap (not at peak)",
+    "overhead": "framework overhead",
+}
+
+
+@dataclass
+class MemoryEstimate:
+    """Peak memory per GPU, in bytes, by component; ``fits`` is None when no device is known."""
+
+    weights: int
+    adapter: int
+    gradients: int
+    optimizer: int
+    activations: int
+    logits: int
+    overlap: int
+    overhead: int
+    total: int
+    total_params: int
+    trainable_params: int
+    fits: bool | None
+    device_memory: int | None
+    num_gpus: int = 1
+    model: str | None = None
+    suggestions: list[Suggestion] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    plan: Plan | None = field(default=None, repr=False, compare=False)
+    shape: ModelShape | None = field(default=None, repr=False, compare=False)
+
+    def components(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COMPONENT_LABELS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``tunelab estimate --json``)."""
+        return {
+            "model": self.model, "total_bytes": self.total, "fits": self.fits,
+            "device_memory_bytes": self.device_memory, "num_gpus": self.num_gpus,
+            "total_params": self.total_params, "trainable_params": self.trainable_params,
+            "components_bytes": self.components(), "details": self.details,
+            "suggestions": [{"change": s.change, "description": s.description,
+                             "total_bytes": s.total, "fits": s.fits} for s in self.suggestions],
+            "notes": self.notes,
+        }
+
+
+def model_shape(cfg: "Config") -> ModelShape:
+    """The counted shape of the recipe's model (config.json only, no weights)."""
+    m = cfg.model
+    config = load_model_config(m.model_name_or_path, trust_remote_code=m.trust_remote_code,
+                               cache_dir=m.cache_dir, revision=m.model_revision)
+    return shape_of(config, trust_remote_code=m.trust_remote_code)
+
+
+def estimate_memory(cfg: "Config", *, gpu_memory_bytes: int | None = None,
+                    num_gpus: int = 1, shape: ModelShape | None = None) -> MemoryEstimate:
+    """Price the recipe's training step per GPU and, when it does not fit, suggest changes."""
+    if num_gpus < 1:
+        raise ConfigError(f"must be at least 1, got {num_gpus}", where="--gpus")
+    shape = shape or model_shape(cfg)
+    plan = plan_from_config(cfg, num_gpus)
+    return estimate_plan(plan, shape, gpu_memory_bytes, model=cfg.model.model_name_or_path)
+
+
+def estimate_plan(plan: Plan, shape: ModelShape, gpu_memory_bytes: int | None = None,
+                  model: str | None = None) -> MemoryEstimate:
+    priced = price(plan, shape)
+    total = priced.total
+    fits = None if gpu_memory_bytes is None else total <= gpu_memory_bytes
+    suggestions = suggest_changes(plan, shape, gpu_memory_bytes) if fits is False else []
+    return MemoryEstimate(**priced.components, total=total, total_params=priced.total_params,
+                          trainable_params=priced.trainable_params, fits=fits,
+                          device_memory=gpu_memory_bytes, num_gpus=plan.num_gpus, model=model,
+                          suggestions=suggestions, details=priced.details,
+                          notes=_notes(plan) + priced.notes, plan=plan, shape=shape)
+
+
+def _notes(plan: Plan) -> list[str]:
+    notes = [f"rows are assumed full ({plan.cutoff_len} tokens); shorter unpacked batches use less",
+             UNMEASURED_NOTE]
+    if plan.attention == "fa2":
+        notes.insert(0, "fa2 is priced like SDPA (neither keeps the seq^2 score matrix)")
+    return notes
+
+
+def format_estimate(est: MemoryEstimate) -> str:
+    """A readable breakdown with GiB figures, the verdict and any suggestions."""
+    trained = est.trainable_params / est.total_params if est.total_params else 0
+    gpus = f" per GPU ({est.num_gpus} GPUs)" if est.num_gpus > 1 else ""
+    lines = [f"Memory estimate for {est.model or 'the model'}: {est.total_params:,} params, "
+             f"{est.trainable_params:,} trainable ({trained:.2%})",
+             f"  {'component':<24}{'GiB':>9}   how"]
+    for name, value in est.components().items():
+        if value == 0 and name in ("adapter", "overlap"):
+            continue
+        lines.append(f"  {COMPONENT_LABELS[name]:<24}{value / GIB:>9.2f}   {est.details.get(name, '')}")
+    lines.append(f"  {'total peak' + gpus:<24}{est.total / GIB:>9.2f}")
+    lines.append(_verdict(est))
+    if est.suggestions:
+        lines.append("To fit, change one of (new estimate):")
+        for s in est.suggestions:
+            mark = "fits" if s.fits else "still too big"
+            lines.append(f"  {format_change(s.change)}\n      {s.description}: "
+                         f"{s.total / GIB:.2f} GiB ({mark})")
+    lines.extend(f"note: {n}" for n in est.notes)
+    return "\n".join(lines)
+
+
+def _verdict(est: MemoryEstimate) -> str:
+    if est.device_memory is None:
+        return "device: no GPU detected; pass --gpu-memory (e.g. 24GB) to check the fit"
+    have = f"{est.device_memory / GIB:.2f} GiB"
+    if est.fits:
+        return f"device: {have} -> fits ({(est.device_memory - est.total) / GIB:.2f} GiB to spare)"
+    return f"device: {have} -> does NOT fit (needs {(est.total - est.device_memory) / GIB:.2f} GiB more)"
+
+
+def detect_device_memory() -> int | None:
+    """Total memory of CUDA device 0, or None when there is no GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return int(torch.cuda.get_device_properties(0).total_memory)
+
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_UNIT = {"": 1024**3, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: str | int | float) -> int:
+    """``"24GB"``, ``"1.5GiB"``, ``"500MB"`` or ``24`` (a plain number means GB) -> bytes.
+
+    GB and GiB both mean 2**30 bytes: GPU makers' "24 GB" card holds 24 GiB, so decimal units
+    would understate every card by 7%.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a memory size: {value!r}")
+    if isinstance(value, (int, float)):
+        number, unit = float(value), ""
+    else:
+        match = _SIZE.match(str(value))
+        if not match or (match.group(2) == "" and match.group(3)):
+            raise ValueError(f"not a memory size: {value!r} (write e.g. 24GB, 1.5GiB or 500MB)")
+        number, unit = float(match.group(1)), match.group(2).lower()
+    if number <= 0:
+        raise ValueError(f"a memory size must be positive, got {value!r}")
+    return int(number * _UNIT[unit])
