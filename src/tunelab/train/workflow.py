@@ -87,6 +87,7 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
         log(f"starting a NEW run from the adapter weights in {path} with a fresh optimizer "
             "(adapter_name_or_path)")
 
+    estimate = _print_estimate(cfg, args.world_size)
     tokenizer = load_tokenizer(cfg.model)
     prepared = _prepare_data(cfg, tokenizer, args)
     model = prepare_for_training(load_model(cfg.model, cfg.training), cfg)
@@ -97,7 +98,7 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
             clear_for_overwrite(run_path)
         _start_manifest(run, cfg, run_name, prepared, resume, command)
     trainer, plan = _build_trainer(cfg, model, tokenizer, prepared, args, run)
-    return _train(trainer, run, cfg, tokenizer, resume, plan)
+    return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
 
 
 def _prepare_data(cfg: "Config", tokenizer: Any, args: Any) -> Any:
@@ -161,8 +162,27 @@ def _collator(tokenizer: Any, prepared: Any) -> Any:
     return PaddingCollator(pad_token_id=tokenizer.pad_token_id)
 
 
+def _print_estimate(cfg: "Config", world_size: int) -> Any:
+    """Print the memory estimate before anything heavy loads; warn when it will not fit."""
+    from tunelab.model.memory import detect_device_memory, estimate_memory, format_estimate
+
+    try:
+        estimate = estimate_memory(cfg, gpu_memory_bytes=detect_device_memory(), num_gpus=world_size)
+    except Exception as exc:  # the estimate informs; it must never stop a run that would work
+        log(f"memory estimate unavailable: {exc}")
+        return None
+    if estimate.device_memory is None:
+        log(f"estimated peak accelerator memory: {estimate.total / 2**30:.2f} GiB per device "
+            "(no GPU detected; `tunelab estimate` shows the breakdown)")
+    else:
+        log(format_estimate(estimate))
+        if estimate.fits is False:
+            log("WARNING: this recipe is estimated NOT to fit the GPU; see the suggestions above")
+    return estimate
+
+
 def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str | None,
-           plan: Any) -> TrainResult:
+           plan: Any, estimate: Any) -> TrainResult:
     from tunelab.train.plot import plot_loss
 
     _record_base_name(trainer.model, cfg)
@@ -175,7 +195,7 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
     except Exception as exc:
         if is_main_process():
             run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
-        raise _explain_failure(exc, trainer, run) from exc
+        raise _explain_failure(exc, trainer, run, estimate) from exc
     if cfg.method.do_eval and trainer.eval_dataset is not None:
         trainer.evaluate()
     trainer.save_model(str(run.path))
@@ -196,15 +216,14 @@ def _record_base_name(model: Any, cfg: "Config") -> None:
         peft_config.base_model_name_or_path = str(cfg.model.model_name_or_path)
 
 
-def _explain_failure(exc: Exception, trainer: Any, run: RunDir) -> Exception:
-    try:
-        from tunelab.model.memory import explain_oom, is_oom_error
-    except ImportError:
-        return exc
+def _explain_failure(exc: Exception, trainer: Any, run: RunDir, estimate: Any) -> Exception:
+    """An out-of-memory error becomes a RunError with the step, estimate, peak and suggestions."""
+    from tunelab.model.memory import explain_oom, is_oom_error
+
     if not is_oom_error(exc):
         return exc
     import torch
 
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-    return RunError(explain_oom(exc, step=trainer.state.global_step, estimate=None, peak_bytes=peak),
+    return RunError(explain_oom(exc, step=trainer.state.global_step, estimate=estimate, peak_bytes=peak),
                     where=f"run {run.path}")
