@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from tunelab.config.data import DataArgs
+from tunelab.config.export import ExportArgs
 from tunelab.config.fields import check_choice, coerce, suggest, type_hints
 from tunelab.config.infer import InferArgs
 from tunelab.config.method import MethodArgs
@@ -29,6 +30,7 @@ SECTIONS: dict[str, type] = {
     "method": MethodArgs,
     "output": OutputArgs,
     "infer": InferArgs,
+    "export": ExportArgs,
 }
 
 # Defaults we choose differently from Hugging Face's TrainingArguments.

@@ -1,0 +1,197 @@
+"""``tunelab export``: merge, shard, verify, add Modelfile/GGUF, move into place, push.
+
+Order matters: everything that can fail because of the recipe (destination, source, sizes, GGUF
+support) is checked before any weights are loaded, and nothing appears at ``export_dir`` until
+the folder is complete and verified.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from tunelab.export.errors import ExportError
+from tunelab.export.size import format_size, parse_size
+from tunelab.export.source import ExportSource, read_model_config, resolve_source
+from tunelab.export.staging import COMPLETE_MARKER, Staging, check_destination
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+
+@dataclass
+class ExportResult:
+    """Where the export went and what was checked."""
+
+    export_dir: Path
+    dtype: str
+    weight_files: list[str]
+    verification: dict[str, Any] | None = None
+    gguf: list[dict[str, Any]] = field(default_factory=list)
+    modelfile_family: str | None = None
+    hub_url: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    source: ExportSource
+    target: Path
+    shard_bytes: int
+    dtype: str
+    device: str
+    gguf_types: list[str]
+
+
+def run_export(cfg: "Config", log: Callable[[str], None] = print) -> ExportResult:
+    """Export the model the recipe describes into ``export_dir`` and return what was done.
+
+    Raises ConfigError/ModelError for a bad recipe (before loading weights) and ExportError when
+    verification or the GGUF read-back fails (nothing is left at ``export_dir`` then).
+    """
+    plan = _plan(cfg)
+    for note in plan.source.notes:
+        log(f"note: {note}")
+    tokenizer = _load_tokenizer(cfg, plan.source)
+    with Staging(plan.target) as staging:
+        result = _write_export(cfg, plan, tokenizer, staging.path, log)
+        _write_info(staging.path, cfg, plan, result)
+        staging.commit()
+    log(f"export complete: {plan.target}")
+    if cfg.export.export_hub_model_id:
+        from tunelab.export.hub import push_to_hub
+
+        log(f"uploading to {cfg.export.export_hub_model_id} ...")
+        result.hub_url = push_to_hub(plan.target, cfg.export.export_hub_model_id)
+        log(f"uploaded: {result.hub_url}")
+    return result
+
+
+def _plan(cfg: "Config") -> _Plan:
+    """Every recipe check that needs no weights: destination, source, size, dtype, GGUF support."""
+    from tunelab.export.merge import export_device, export_dtype_name
+
+    args = cfg.export
+    target = check_destination(args.export_dir, args.export_overwrite)
+    shard_bytes = parse_size(args.export_size)
+    source = resolve_source(cfg)
+    gguf_types = [t for t in (args.export_gguf or []) if t != "none"]
+    if gguf_types:
+        from tunelab.export.gguf_llama import check_gguf_supported
+
+        check_gguf_supported(read_model_config(source.base_path))
+    return _Plan(source=source, target=target, shard_bytes=shard_bytes,
+                 dtype=export_dtype_name(args.export_dtype, source),
+                 device=export_device(args.export_device), gguf_types=gguf_types)
+
+
+def _load_tokenizer(cfg: "Config", source: ExportSource) -> Any:
+    """The tokenizer the model was trained with (from the run when it saved one), template applied."""
+    import dataclasses
+
+    from tunelab.model import load_tokenizer
+
+    model_args = dataclasses.replace(cfg.model, model_name_or_path=source.tokenizer_path)
+    tokenizer = load_tokenizer(model_args)
+    if cfg.data.template:
+        from tunelab.data.templates import apply_template
+
+        apply_template(tokenizer, cfg.data.template)
+    return tokenizer
+
+
+def _write_export(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path,
+                  log: Callable[[str], None]) -> ExportResult:
+    from tunelab.export.save import save_model_files
+    from tunelab.export.verify import tolerance_for, verification_inputs, verify_export
+
+    args = cfg.export
+    inputs = verification_inputs(tokenizer) if args.export_verify else []
+    model, reference = _merged_model(cfg, plan, inputs, log)
+    log(f"writing {plan.dtype} weights in shards of at most {format_size(plan.shard_bytes)}"
+        f"{' (.bin)' if args.export_legacy_format else ''}")
+    files = save_model_files(model, tokenizer, folder, plan.shard_bytes, args.export_legacy_format)
+    del model
+    result = ExportResult(export_dir=plan.target, dtype=plan.dtype, weight_files=files,
+                          notes=list(plan.source.notes))
+    if args.export_verify:
+        report = verify_export(str(folder), reference, inputs,
+                               tolerance_for(plan.dtype, args.export_verify_tolerance), plan.device)
+        log(report.describe())
+        result.verification = report.to_dict()
+        if not report.passed:
+            raise ExportError(report.describe(), where=f"export of {plan.source.base_name}",
+                              hint="nothing was written to export_dir; raise "
+                                   "export_verify_tolerance only if the difference is expected")
+    _write_extras(cfg, plan, tokenizer, folder, result, log)
+    return result
+
+
+def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
+                  log: Callable[[str], None]) -> tuple[Any, list[Any]]:
+    """The model to save (adapters merged, cast to the export dtype) and the reference logits."""
+    from tunelab.export.merge import (cast_for_export, load_unquantized, merge_adapters,
+                                      work_dtype_name)
+    from tunelab.export.verify import compute_logits
+
+    source = plan.source
+    work = work_dtype_name(plan.dtype, plan.device)
+    log(f"loading {source.base_name} ({work}, {plan.device}, unquantized)")
+    model = load_unquantized(cfg, source.base_path, work, plan.device)
+    reference: list[Any] = []
+
+    def keep_reference(candidate: Any) -> None:
+        if inputs:
+            reference.extend(compute_logits(candidate, inputs))
+
+    if source.adapters:
+        log(f"merging {len(source.adapters)} adapter(s): {', '.join(source.adapters)}")
+        model = merge_adapters(model, source.adapters, keep_reference)
+    else:
+        log("no adapters: exporting the model's own weights (freeze/full run or a base model)")
+        keep_reference(model)
+    return cast_for_export(model, plan.dtype), reference
+
+
+def _write_extras(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path, result: ExportResult,
+                  log: Callable[[str], None]) -> None:
+    """GGUF files (each read back and checked) and the Ollama Modelfile."""
+    from tunelab.export.gguf_llama import write_gguf
+
+    first_gguf = None
+    for qtype in plan.gguf_types:
+        name = f"{plan.target.name}-{qtype}.gguf"
+        summary = write_gguf(folder, folder / name, qtype, tokenizer, plan.target.name)
+        first_gguf = first_gguf or name
+        log(f"wrote {name}: {summary.tensor_count} tensors, read back and checked")
+        for note in summary.notes:
+            log(f"note: {note}")
+        result.gguf.append({"file": name, "type": qtype, "tensors": summary.tensor_count})
+        result.notes.extend(n for n in summary.notes if n not in result.notes)
+    if cfg.export.export_modelfile:
+        from tunelab.export.modelfile import write_modelfile
+
+        result.modelfile_family = write_modelfile(folder, tokenizer, first_gguf)
+        log(f"wrote Modelfile ({result.modelfile_family or 'template not translated'})")
+
+
+def _write_info(folder: Path, cfg: "Config", plan: _Plan, result: ExportResult) -> None:
+    """export_info.json: what was exported, how, and how it checked out (written last)."""
+    info = {
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "base_model": plan.source.base_name,
+        "adapters": plan.source.adapters,
+        "adapter_trained_bits": plan.source.trained_bits,
+        "dtype": plan.dtype,
+        "max_shard_bytes": plan.shard_bytes,
+        "weight_files": result.weight_files,
+        "verification": result.verification,
+        "gguf": result.gguf,
+        "modelfile_template": result.modelfile_family,
+        "notes": result.notes,
+        "config_given": cfg.given,
+    }
+    (folder / COMPLETE_MARKER).write_text(json.dumps(info, indent=2, default=str) + "\n")
