@@ -15,7 +15,7 @@ import sys
 from tunelab.errors import TuneLabError
 
 # Module names under tunelab.cli, in the order `tunelab --help` lists them.
-COMMANDS = ["train", "data", "env", "tiny", "estimate", "export"]
+COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "api"]
 
 
 def build_parser() -> argparse.ArgumentParser:

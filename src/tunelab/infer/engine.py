@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
@@ -34,13 +35,23 @@ class Prepared:
 
 class Job:
     """A started request. Iterate it (``for`` or ``async for``, matching how it was started) for
-    ChatDeltas; leaving the loop early, or ``cancel()``, stops its generation."""
+    ChatDeltas; leaving the loop early, or ``close()``, stops its generation."""
 
-    def __init__(self, prepared: Prepared, events: Any, cancel: Callable[[], None]):
+    def __init__(self, prepared: Prepared, events: Any, cancel: Callable[[], None],
+                 on_close: Callable[["Job"], None] = lambda job: None):
         self.prepared = prepared
         self.events = events
-        self.cancel = cancel
+        self._cancel = cancel
+        self._on_close = on_close
+        self.closed = False
         self.open = set(range(len(prepared.params)))
+
+    def close(self) -> None:
+        """Stop generating whatever is unfinished (a client went away) and free the rows."""
+        if not self.closed:
+            self.closed = True
+            self._cancel()
+            self._on_close(self)
 
     @property
     def model(self) -> str:
@@ -55,7 +66,7 @@ class Job:
             while self.open:
                 yield from self._handle(self.events.get())
         finally:
-            self.cancel()
+            self.close()
 
     async def __aiter__(self) -> AsyncIterator[ChatDelta]:
         try:
@@ -63,7 +74,7 @@ class Job:
                 for delta in self._handle(await self.events.get()):
                     yield delta
         finally:
-            self.cancel()
+            self.close()
 
     def response(self) -> ChatResponse:
         """An empty response to fill from this job's deltas."""
@@ -100,6 +111,13 @@ class ChatEngine:
         self.served = served
         self.defaults = SamplingParams.from_infer_args(cfg.infer)
         self.context_length: int | None = None
+        self._live: set[Job] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def active_requests(self) -> int:
+        """Requests started and not yet finished or cancelled."""
+        return len(self._live)
 
     # -- names -------------------------------------------------------------------------------
     @property
@@ -166,15 +184,27 @@ class ChatEngine:
     # -- shared machinery ----------------------------------------------------------------------
     def _start(self, request: ChatRequest, events: Any, sink: Callable[[tuple], None]) -> Job:
         prepared = self._prepare(request)
-        return Job(prepared, events, self._submit(prepared, sink))
+        job = Job(prepared, events, lambda: None, self._forget)
+        with self._lock:
+            self._live.add(job)
+        try:
+            job._cancel = self._submit(prepared, sink)
+        except BaseException:
+            job.close()
+            raise
+        return job
+
+    def _forget(self, job: Job) -> None:
+        with self._lock:
+            self._live.discard(job)
 
     def _prepare(self, request: ChatRequest) -> Prepared:
         served = self.resolve(request.model)
         if request.n < 1:
             raise RequestError(f"must be at least 1, got {request.n}", param="n")
         text, ids, parser_args = self._prompt(served, request)
-        max_new = self._budget(len(ids), request.params or self.defaults)
         base = request.params or self.defaults
+        max_new = self._budget(len(ids), base, request.max_total_tokens)
         params = [base if base.seed is None else base.updated(seed=base.seed + i)
                   for i in range(request.n)]
         parsers = [OutputParser(**parser_args) for _ in params]
@@ -197,17 +227,22 @@ class ChatEngine:
         return text, ids, {"think": features["think"], "tools": features["tools"] and bool(request.tools),
                            "in_reasoning": in_reasoning}
 
-    def _budget(self, prompt_len: int, params: SamplingParams) -> int:
-        """New-token budget within the model's context; RequestError when the prompt fills it."""
+    def _budget(self, prompt_len: int, params: SamplingParams, total: int | None) -> int:
+        """New-token budget within the model's context (and the request's ``max_total_tokens``);
+        RequestError when the prompt leaves no room."""
+        if total is not None and prompt_len >= total:
+            raise RequestError(f"the prompt has {prompt_len} tokens, no room within the requested "
+                               f"total of {total}", param="max_length", code="context_length_exceeded")
+        budget = params.max_new_tokens if total is None else min(params.max_new_tokens, total - prompt_len)
         limit = self.context_length
         if limit is None:
-            return params.max_new_tokens
+            return budget
         if prompt_len >= limit:
             raise RequestError(f"the prompt has {prompt_len} tokens but the model's context is "
                                f"{limit} tokens", param="messages", code="context_length_exceeded",
                                hint="shorten the conversation (e.g. /clear in the chat) or use a model "
                                     "with a longer context")
-        return min(params.max_new_tokens, limit - prompt_len)
+        return min(budget, limit - prompt_len)
 
     def _submit(self, prepared: Prepared, sink: Callable[[tuple], None]) -> Callable[[], None]:
         """Start generating ``len(prepared.params)`` answers, delivering ``(index, event)`` to

@@ -24,7 +24,6 @@ from tunelab.infer.loading import (
     pick_device,
     served_models,
 )
-from tunelab.infer.prompt import turn_end_ids
 from tunelab.infer.rows import Row, RowSampler, RowStopper
 
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ class HfChatEngine(ChatEngine):
 
     def _submit(self, prepared: Prepared, sink: Callable[[tuple], None]) -> Callable[[], None]:
         tokenizer = prepared.served.tokenizer
-        stop_ids = frozenset(turn_end_ids(tokenizer) | self._eos_ids())
+        stop_ids = prepared.served.stop_ids | self._eos_ids()
         rows = [Row(prompt_ids=prepared.prompt_ids, params=params,
                     emit=_tagged(sink, index), stop_ids=stop_ids,
                     decode=lambda ids, tok=tokenizer: tok.decode(ids, skip_special_tokens=False),

@@ -26,12 +26,14 @@ _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 @dataclass
 class ServedModel:
-    """A name clients ask for: the base (``adapter`` None) or one adapter, with its tokenizer."""
+    """A name clients ask for: the base (``adapter`` None) or one adapter, with its tokenizer;
+    ``stop_ids`` are the tokens that end an assistant turn in that tokenizer's template."""
 
     name: str
     adapter: str | None
     tokenizer: Any
     source: str
+    stop_ids: frozenset[int] = frozenset()
 
 
 def base_model_name(cfg: "Config") -> str:
@@ -86,39 +88,40 @@ def _read_tokenizer(path: str, cfg: "Config") -> Any:
     return tokenizer
 
 
-def base_tokenizer(cfg: "Config", base_path: str) -> Any:
-    """The base's tokenizer with the recipe's ``template`` applied, as training does."""
-    tokenizer = _read_tokenizer(base_path, cfg)
-    if cfg.data.template:
-        try:
-            from tunelab.data.templates import apply_template
-        except ImportError:
-            raise ConfigError("named templates are not available in this build",
-                              where="key 'template'", hint="remove template to use the "
-                              "tokenizer's own chat template") from None
-        apply_template(tokenizer, cfg.data.template)
-    if not tokenizer.chat_template:
-        raise ModelError(f"the tokenizer of {base_path} has no chat template",
-                         where="key 'model_name_or_path'",
-                         hint="set template (e.g. template: chatml), or chat with a run directory "
-                              "that saved one")
-    return tokenizer
+def _template_stops(tokenizer: Any, template: str | None) -> frozenset[int]:
+    """Install ``template`` (None keeps the tokenizer's own) and return the ids that end a turn.
+    The same ``apply_template`` as training, so the prompt format cannot drift between them."""
+    from tunelab.data.templates import apply_template, stop_token_ids
+    from tunelab.errors import DataError
+
+    try:
+        info = apply_template(tokenizer, template)
+    except DataError as exc:
+        raise ModelError(exc.problem, where=exc.where, hint=exc.hint) from None
+    ids = set(stop_token_ids(tokenizer, info))
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(ids)
 
 
 def served_models(cfg: "Config", base_path: str) -> list[ServedModel]:
     """The base plus every adapter, each under a unique name, each with its training tokenizer."""
     base_name = base_model_name(cfg)
-    base_tok = base_tokenizer(cfg, base_path)
+    base_tok = _read_tokenizer(base_path, cfg)
+    base_stops = _template_stops(base_tok, cfg.data.template)
     shown = base_name if not Path(base_name).expanduser().exists() else Path(base_name).resolve().name
-    models = [ServedModel(shown, None, base_tok, base_path)]
+    models = [ServedModel(shown, None, base_tok, base_path, base_stops)]
     taken = {shown}
     for index, adapter in enumerate(cfg.model.adapter_name_or_path or []):
         check_adapter_dir(adapter)
         own = adapter_tokenizer_dir(adapter)
-        tokenizer = _read_tokenizer(str(own), cfg) if own else base_tok
+        tokenizer, stops = base_tok, base_stops
+        if own:
+            tokenizer = _read_tokenizer(str(own), cfg)
+            stops = _template_stops(tokenizer, None)
         name = _unique(adapter_display_name(adapter), taken)
         taken.add(name)
-        models.append(ServedModel(name, f"adapter{index}", tokenizer, adapter))
+        models.append(ServedModel(name, f"adapter{index}", tokenizer, adapter, stops))
     return models
 
 

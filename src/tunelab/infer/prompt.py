@@ -67,23 +67,6 @@ def template_features(tokenizer: Any) -> dict[str, bool]:
     return {"think": THINK_OPEN in template, "tools": TOOL_OPEN in template}
 
 
-def turn_end_ids(tokenizer: Any) -> set[int]:
-    """Token ids that end an assistant turn: eos, plus the template's turn terminator (e.g.
-    ``<|im_end|>``) when it is a single added token."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    marker = "TUNELAB_END_PROBE"
-    convo = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
-    try:
-        text = tokenizer.apply_chat_template(convo, tokenize=False)
-    except Exception:  # templates that insist on other shapes: eos alone is the safe answer
-        return ids
-    tail = text.split(marker, 1)[-1]
-    tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail.strip() else []
-    if tail_ids and tail_ids[0] in tokenizer.added_tokens_decoder:
-        ids.add(tail_ids[0])
-    return ids
-
-
 class OutputParser:
     """Splits streamed text into ``("reasoning", s)`` and ``("content", s)`` pieces, holding back
     anything that may be the start of a tag, and collects ``<tool_call>`` blocks for the end."""

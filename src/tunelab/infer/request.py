@@ -23,8 +23,9 @@ class RequestError(ConfigError):
 @dataclass
 class ChatRequest:
     """One request. Give ``messages`` (chat, rendered with the chat template) or ``prompt``
-    (raw completion text, no template). ``model`` picks a served name; None means the first
-    adapter if any, else the base. ``n`` answers are generated for the same prompt."""
+    (raw completion text, no template). ``model`` picks a served name; None means the last
+    adapter if any, else the base. ``n`` answers are generated for the same prompt;
+    ``max_total_tokens`` bounds prompt plus answer (the legacy endpoint's ``max_length``)."""
 
     messages: list[dict] | None = None
     prompt: str | None = None
@@ -33,6 +34,7 @@ class ChatRequest:
     tools: list[dict] | None = None
     n: int = 1
     enable_thinking: bool | None = None
+    max_total_tokens: int | None = None
 
 
 @dataclass

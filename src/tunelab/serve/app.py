@@ -1,0 +1,159 @@
+"""The OpenAI-compatible FastAPI app over a ChatEngine.
+
+Routes hold no model logic: they validate, translate (``convert``) and stream. Requests run
+concurrently; the engine batches them. A streaming client that disconnects closes its Job,
+which cancels its rows inside the running batch.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any, AsyncIterator
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import StreamingResponse
+from starlette.exceptions import HTTPException
+
+from tunelab.infer.engine import ChatEngine, Job
+from tunelab.infer.request import RequestError
+from tunelab.serve import convert
+from tunelab.serve.errors import exception_body, install_error_handlers
+from tunelab.serve.legacy import add_legacy_route
+from tunelab.serve.schemas import ChatCompletionRequest, CompletionRequest
+
+
+def create_app(engine: ChatEngine, *, api_key: str | None = None,
+               cors_origins: list[str] | None = None) -> FastAPI:
+    """The API app. ``api_key`` enables ``Authorization: Bearer`` on every route but /health;
+    ``cors_origins`` lists browser origins allowed to call it (none by default)."""
+    app = FastAPI(title="TuneLab API", version="1", docs_url="/docs", redoc_url=None)
+    install_error_handlers(app)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    auth = [Depends(_bearer_check(api_key))]
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": engine.model_names, "active_requests": engine.active_requests}
+
+    @app.get("/v1/models", dependencies=auth)
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [_model_card(engine, name) for name in engine.model_names]}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=auth)
+    async def get_model(model_id: str) -> dict[str, Any]:
+        engine.resolve(model_id)
+        return _model_card(engine, model_id)
+
+    @app.post("/v1/chat/completions", dependencies=auth)
+    async def chat_completions(body: ChatCompletionRequest) -> Any:
+        job = engine.astart(convert.chat_request(engine, body))
+        completion_id = convert.new_id("chatcmpl")
+        if body.stream:
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            return _sse(_chat_events(job, completion_id, usage))
+        return convert.chat_completion(await _collect(job), completion_id)
+
+    @app.post("/v1/completions", dependencies=auth)
+    async def completions(body: CompletionRequest) -> Any:
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if not prompts:
+            raise RequestError("prompt must not be empty", param="prompt")
+        if body.stream and len(prompts) > 1:
+            raise RequestError("streaming takes a single prompt", param="prompt")
+        jobs = _start_all(engine, [convert.completion_request(engine, body, p) for p in prompts])
+        completion_id = convert.new_id("cmpl")
+        if body.stream:
+            return _sse(_text_events(jobs[0], completion_id, body.prompt if body.echo else ""))
+        responses = [await _collect(job) for job in jobs]
+        echo = prompts if body.echo else [""] * len(prompts)
+        return convert.text_completion(responses, completion_id, echo)
+
+    add_legacy_route(app, engine, auth)
+    return app
+
+
+def _start_all(engine: ChatEngine, requests: list[Any]) -> list[Job]:
+    """Start every request, or none: a bad one closes those already started."""
+    jobs: list[Job] = []
+    try:
+        for request in requests:
+            jobs.append(engine.astart(request))
+    except BaseException:
+        for job in jobs:
+            job.close()
+        raise
+    return jobs
+
+
+def _bearer_check(api_key: str | None) -> Any:
+    async def check(request: Request) -> None:
+        if not api_key:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
+            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
+                                headers={"WWW-Authenticate": "Bearer"})
+    return check
+
+
+def _model_card(engine: ChatEngine, name: str) -> dict[str, Any]:
+    served = engine.resolve(name)
+    card = {"id": name, "object": "model", "created": int(time.time()), "owned_by": "tunelab"}
+    if served.adapter:
+        card["parent"] = engine.model_names[0]
+    return card
+
+
+async def _collect(job: Job) -> Any:
+    response = job.response()
+    async for delta in job:
+        response.choices[delta.index].add(delta)
+    return response
+
+
+def _sse(events: AsyncIterator[dict]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[str]:
+        async for event in events:
+            yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+        yield "data: [DONE]\n\n"
+    return StreamingResponse(lines(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _chat_events(job: Job, completion_id: str, include_usage: bool) -> AsyncIterator[dict]:
+    completion_tokens = 0
+    try:
+        for index in range(len(job.prepared.params)):
+            yield convert.chat_chunk(completion_id, job.model, None, index=index, role=True)
+        async for delta in job:
+            completion_tokens += delta.completion_tokens
+            if delta.content or delta.reasoning or delta.tool_calls or delta.finish_reason:
+                yield convert.chat_chunk(completion_id, job.model, delta)
+        if include_usage:
+            yield {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                   "model": job.model, "choices": [],
+                   "usage": convert.usage(job.prompt_tokens, completion_tokens)}
+    except Exception as exc:  # headers are sent: report in-band, as OpenAI does
+        yield exception_body(exc)[1]
+    finally:
+        job.close()
+
+
+async def _text_events(job: Job, completion_id: str, echo: str) -> AsyncIterator[dict]:
+    try:
+        if echo:
+            yield convert.text_chunk(completion_id, job.model, 0, echo, None)
+        async for delta in job:
+            if delta.content or delta.finish_reason:
+                yield convert.text_chunk(completion_id, job.model, delta.index, delta.content,
+                                         delta.finish_reason)
+    except Exception as exc:
+        yield exception_body(exc)[1]
+    finally:
+        job.close()
