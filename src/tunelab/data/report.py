@@ -28,6 +28,7 @@ class ValidationReport:
     total: int = 0
     valid: int = 0
     problems: list[Problem] = field(default_factory=list)
+    dropped_truncated: int = 0  # usable rows with no trained token left after cutoff_len
 
     @property
     def ok(self) -> bool:
@@ -36,7 +37,9 @@ class ValidationReport:
     def summary(self) -> str:
         """One line: ``name: 98/100 rows usable, 2 skipped``."""
         skipped = f", {len(self.problems)} skipped" if self.problems else ""
-        return f"{self.dataset}: {self.valid}/{self.total} rows usable{skipped}"
+        dropped = (f", {self.dropped_truncated} dropped (no answer token left within cutoff_len)"
+                   if self.dropped_truncated else "")
+        return f"{self.dataset}: {self.valid}/{self.total} rows usable{skipped}{dropped}"
 
     def format(self, limit: int | None = 10) -> str:
         """The summary and up to ``limit`` problems (None: all), one ``file:row: reason`` per line."""
