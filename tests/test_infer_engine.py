@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from infer_support import PAIRS, built_once, random_lora_adapter, train_distinct_answers
+from test_infer_support import PAIRS, built_once, random_lora_adapter, train_distinct_answers
 
 from tunelab.config import load_config
 from tunelab.errors import ConfigError, ModelError

@@ -1,5 +1,5 @@
-"""Shared by the infer/serve tests: a tiny model that learned 16 distinct answers, a random
-LoRA adapter for it, and a live `tunelab api` subprocess.
+"""Helpers shared by the infer/serve tests (no tests here): a tiny model that learned 16 distinct
+answers, a random LoRA adapter for it, and a live `tunelab api` subprocess.
 
 The answers are distinct so that a batching mix-up (a row streamed to the wrong request, a
 padding bug) shows up as a wrong answer, not as a subtle logit difference.
@@ -93,13 +93,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def start_api(args: list[str], port: int, api_key: str | None = None) -> subprocess.Popen:
     """`tunelab api ...` on 127.0.0.1:port, returned once /health answers."""
-    env = test_env()
+    env = child_env()
     env.pop("TUNELAB_API_KEY", None)
     if api_key:
         env["TUNELAB_API_KEY"] = api_key

@@ -1,0 +1,208 @@
+"""A live `tunelab api` subprocess on 127.0.0.1, driven by the official openai client."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import time
+
+import openai
+import pytest
+from test_infer_support import (
+    PAIRS,
+    built_once,
+    free_port,
+    random_lora_adapter,
+    start_api,
+    stop,
+    train_distinct_answers,
+)
+
+KEY = "test-key-123"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_chat_path):
+    base = built_once(tmp_path_factory, "distinct", lambda out: train_distinct_answers(tiny_chat_path, out))
+    adapter = built_once(tmp_path_factory, "adapter", lambda out: random_lora_adapter(base, out))
+    return base, adapter
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    base, adapter = models
+    port = free_port()
+    proc = start_api(["--model", str(base), "--adapter", str(adapter), "do_sample=false",
+                      "max_new_tokens=24", "batch_wait_ms=30"], port, api_key=KEY)
+    yield port
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{server}/v1", api_key=KEY, max_retries=0)
+
+
+def ask(question: str) -> list[dict]:
+    return [{"role": "user", "content": question}]
+
+
+def raw(port: int, method: str, path: str, body: bytes | None = None, key: str | None = KEY):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    conn.request(method, path, body=body, headers=headers)
+    reply = conn.getresponse()
+    return reply.status, json.loads(reply.read() or b"null")
+
+
+def test_models_lists_the_real_names(client, models):
+    base, adapter = models
+    assert [m.id for m in client.models.list().data] == [base.name, adapter.name]
+
+
+def test_chat_equals_the_engines_direct_greedy_output(client, models):
+    from tunelab.config import load_config
+    from tunelab.infer import create_engine
+
+    engine = create_engine(load_config(None, [f"model_name_or_path={models[0]}", "max_new_tokens=24"]))
+    try:
+        direct = engine.chat(ask(PAIRS[4][0]), do_sample=False)
+    finally:
+        engine.close()
+    reply = client.chat.completions.create(model=models[0].name, messages=ask(PAIRS[4][0]), temperature=0)
+    assert reply.choices[0].message.content == direct == PAIRS[4][1]
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.completion_tokens > 0 and reply.usage.prompt_tokens > 10
+    assert reply.model == models[0].name
+
+
+def test_streaming_chat_and_usage(client, models):
+    stream = client.chat.completions.create(model=models[0].name, messages=ask(PAIRS[5][0]),
+                                            stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == PAIRS[5][1]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_n_stop_and_max_tokens(client, models):
+    reply = client.chat.completions.create(model=models[0].name, messages=ask(PAIRS[6][0]), n=2,
+                                           temperature=0, stop=["likes"])
+    assert [c.message.content for c in reply.choices] == ["Grace ", "Grace "]
+    short = client.chat.completions.create(model=models[0].name, messages=ask(PAIRS[6][0]),
+                                           max_completion_tokens=1)
+    assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 1
+
+
+def test_completions(client, models):
+    reply = client.completions.create(model=models[0].name, prompt="Alice likes", max_tokens=5,
+                                      temperature=0)
+    assert reply.object == "text_completion" and reply.usage.completion_tokens <= 5
+    streamed = client.completions.create(model=models[0].name, prompt="Alice likes", max_tokens=5,
+                                         temperature=0, stream=True)
+    assert "".join(c.choices[0].text for c in streamed) == reply.choices[0].text
+
+
+def test_adapter_is_picked_by_name(client, models):
+    base, adapter = models
+    tuned = client.chat.completions.create(model=adapter.name, messages=ask(PAIRS[0][0]), temperature=0)
+    plain = client.chat.completions.create(model=base.name, messages=ask(PAIRS[0][0]), temperature=0)
+    assert plain.choices[0].message.content == PAIRS[0][1]
+    assert tuned.choices[0].message.content != PAIRS[0][1] and tuned.model == adapter.name
+
+
+def test_auth_is_required(server):
+    anonymous = openai.OpenAI(base_url=f"http://127.0.0.1:{server}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        anonymous.models.list()
+    assert info.value.body["code"] == "invalid_api_key"
+    assert raw(server, "GET", "/health", key=None)[0] == 200
+
+
+@pytest.mark.parametrize("body, status, param", [
+    ({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}, 404, "model"),
+    ({"messages": []}, 400, "messages"),
+    ({"messages": [{"role": "assistant", "content": "hi"}]}, 400, "messages.0.role"),
+    ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}, 400,
+     "messages.1.role"),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}, 422, "max_tokens"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, 422, "messages.0.role"),
+    ({"messages": [{"role": "user", "content": "hi " * 3000}]}, 400, "messages"),
+])
+def test_bad_requests_get_openai_shaped_errors(server, body, status, param):
+    got, reply = raw(server, "POST", "/v1/chat/completions", json.dumps(body).encode())
+    assert got == status, reply
+    assert set(reply["error"]) == {"message", "type", "param", "code"}
+    assert reply["error"]["param"] == param
+
+
+def test_body_that_is_not_json_and_unknown_routes(server, client):
+    status, reply = raw(server, "POST", "/v1/chat/completions", b"{not json")
+    assert status == 400 and reply["error"]["code"] == "invalid_json"
+    assert raw(server, "GET", "/v1/nothing")[0] == 404
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="missing", messages=ask("hi"))
+    assert client.models.list().data  # still alive
+
+
+def test_sixteen_concurrent_streams_each_get_their_own_answer(server, models):
+    async def one(aclient, question: str) -> str:
+        stream = await aclient.chat.completions.create(model=models[0].name, messages=ask(question),
+                                                       stream=True, temperature=0)
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async def all_of_them() -> list[str]:
+        aclient = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{server}/v1", api_key=KEY, max_retries=0)
+        try:
+            return await asyncio.gather(*(one(aclient, q) for q, _ in PAIRS))
+        finally:
+            await aclient.close()
+
+    assert asyncio.run(all_of_them()) == [a for _, a in PAIRS]
+
+
+def test_disconnecting_mid_stream_frees_the_slot(server, models):
+    body = {"model": models[1].name, "prompt": "Bob", "max_tokens": 1900, "n": 8, "temperature": 1.0,
+            "seed": 3, "stream": True}
+    conn = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
+    conn.request("POST", "/v1/completions", body=json.dumps(body),
+                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.readline().startswith(b"data:")
+    conn.sock.close()
+    conn.close()
+    deadline = time.monotonic() + 20
+    while raw(server, "GET", "/health")[1]["active_requests"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert raw(server, "GET", "/health")[1]["active_requests"] == 0
+
+
+def test_migration_endpoint_round_trips_history(server):
+    history = [["Hi", "Hello."]]
+    status, reply = raw(server, "POST", "/", json.dumps(
+        {"prompt": PAIRS[7][0], "history": history, "max_length": 400, "temperature": 0}).encode())
+    assert status == 200 and reply["status"] == 200
+    assert reply["history"][:1] == history and reply["history"][1] == [PAIRS[7][0], reply["response"]]
+    assert isinstance(reply["response"], str) and reply["time"]
+    status, again = raw(server, "POST", "/", json.dumps(
+        {"prompt": PAIRS[8][0], "history": reply["history"], "temperature": 0}).encode())
+    assert status == 200 and len(again["history"]) == 3
+
+
+def test_tools_reach_the_template(client, models):
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    plain = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1)
+    with_tools = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1,
+                                                tools=tools)
+    assert with_tools.usage.prompt_tokens > plain.usage.prompt_tokens + 10
+    history = ask("Weather?") + [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny."}]
+    reply = client.chat.completions.create(model=models[0].name, messages=history, tools=tools, max_tokens=2)
+    assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
