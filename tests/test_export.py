@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_adapter(base: Path, out: Path, *, bits: int | None = None, dora: bool = False,
-                 seed: int = 0) -> Path:
+                 seed: int = 0, modules_to_save: list[str] | None = None) -> Path:
     """Train a LoRA (or DoRA) adapter for 3 steps on ``base``; 4-bit base when ``bits=4`` (QLoRA)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
@@ -35,7 +35,7 @@ def make_adapter(base: Path, out: Path, *, bits: int | None = None, dora: bool =
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **kwargs)
     config = LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear",
-                        init_lora_weights=False, use_dora=dora)
+                        init_lora_weights=False, use_dora=dora, modules_to_save=modules_to_save)
     model = get_peft_model(model, config)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -187,7 +187,9 @@ def test_dtype_auto_keeps_a_bf16_base_bf16(tiny_chat_path, tmp_path):
 
 
 def test_several_adapters_and_dora_merge_in_order(tiny_chat_path, lora_adapter, tmp_path):
-    dora = make_adapter(tiny_chat_path, tmp_path / "dora", dora=True, seed=2)
+    # DoRA, with the head trained in full beside it (additional_target: lm_head)
+    dora = make_adapter(tiny_chat_path, tmp_path / "dora", dora=True, seed=2,
+                        modules_to_save=["lm_head"])
     result = export(model_name_or_path=str(tiny_chat_path),
                     adapter_name_or_path=f"{lora_adapter},{dora}", export_dir=str(tmp_path / "out"),
                     export_modelfile=False)
@@ -208,7 +210,7 @@ def test_failed_verification_leaves_nothing_behind(lora_adapter, tmp_path, monke
     monkeypatch.setattr("tunelab.export.merge.merge_adapters", merge_that_drops_the_adapter)
     with pytest.raises(ExportError) as err:
         export(adapter_name_or_path=str(lora_adapter), export_dir=str(tmp_path / "out"))
-    assert "verification FAILED" in str(err.value)
+    assert "verification FAILED" in str(err.value) and "merge before the dtype cast" in str(err.value)
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
 
 

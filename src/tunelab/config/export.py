@@ -21,7 +21,8 @@ class ExportArgs:
                                 choices=("cpu", "auto"))
     export_legacy_format: bool = option(False, "Write pytorch_model*.bin instead of safetensors.")
     export_hub_model_id: str | None = option(
-        None, "Also upload the export to this hub repository (e.g. me/my-model).")
+        None, "Also upload the export to this hub repository (e.g. me/my-model; created private "
+        "if it does not exist).")
     export_dtype: str = option(
         "auto", "Weight dtype of the export. auto: the base model's own dtype (its config.json), "
         "so a bf16 model stays bf16.", choices=("auto", "bfloat16", "float16", "float32"))

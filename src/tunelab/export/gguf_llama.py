@@ -100,10 +100,11 @@ def _write_hparams(writer: Any, config: dict[str, Any], qtype: str, name: str) -
     if rope["rope_type"] == "linear":
         writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         writer.add_rope_scaling_factor(float(rope["factor"]))
-    writer.add_file_type(_FILE_TYPES()[qtype])
+    writer.add_file_type(_file_types()[qtype])
 
 
-def _FILE_TYPES() -> dict[str, Any]:  # noqa: N802 - a lazily built constant (gguf imports numpy)
+def _file_types() -> dict[str, Any]:
+    """GGUF file-type codes by export type (built on call: importing gguf pulls in numpy)."""
     from gguf import LlamaFileType
 
     return {"f32": LlamaFileType.ALL_F32, "f16": LlamaFileType.MOSTLY_F16,

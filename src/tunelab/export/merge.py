@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable
 
-from tunelab.export.source import ExportSource, read_model_config
+from tunelab.export.source import ExportSource, check_not_prequantized, read_model_config
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -47,6 +47,9 @@ def load_unquantized(cfg: "Config", path: str, dtype: str, device: str) -> Any:
     model_args = dataclasses.replace(cfg.model, model_name_or_path=path, adapter_name_or_path=None,
                                      quantization_bit=None, torch_dtype=dtype, flash_attn="disabled")
     model = load_model(model_args, device=device)
+    if getattr(model.config, "quantization_config", None) is not None:
+        # A hub checkpoint that was not on disk when the recipe was checked turned out quantized.
+        check_not_prequantized(path, path, model.config.to_dict())
     model.eval()
     return model
 

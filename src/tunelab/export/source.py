@@ -93,13 +93,13 @@ def read_model_config(path: str) -> dict[str, Any]:
     return json.loads(config.read_text(encoding="utf-8"))
 
 
-def check_not_prequantized(name: str, path: str) -> None:
+def check_not_prequantized(name: str, path: str, config: dict[str, Any] | None = None) -> None:
     """Fail, naming the original weights, when the base is a pre-quantized checkpoint.
 
     Merging into 4/8-bit weights would round the adapter's update away, so TuneLab merges onto
     the full-precision model, which a pre-quantized upload does not contain.
     """
-    config = read_model_config(path)
+    config = read_model_config(path) if config is None else config
     quant = config.get("quantization_config")
     if not quant and not (not config and _QUANTIZED_SUFFIX.search(name.rstrip("/"))):
         return

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from tunelab.export.errors import ExportError
+from tunelab.export.merge import work_dtype_name
 from tunelab.export.size import format_size, parse_size
 from tunelab.export.source import ExportSource, read_model_config, resolve_source
 from tunelab.export.staging import COMPLETE_MARKER, Staging, check_destination
@@ -103,39 +104,72 @@ def _load_tokenizer(cfg: "Config", source: ExportSource) -> Any:
     return tokenizer
 
 
+@dataclass
+class _Merged:
+    model: Any
+    reference: list[Any]
+    merge_rel_diff: float | None
+
+
 def _write_export(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path,
                   log: Callable[[str], None]) -> ExportResult:
     from tunelab.export.save import save_model_files
-    from tunelab.export.verify import tolerance_for, verification_inputs, verify_export
+    from tunelab.export.verify import saved_weights_match, verification_inputs
 
     args = cfg.export
     inputs = verification_inputs(tokenizer) if args.export_verify else []
-    model, reference = _merged_model(cfg, plan, inputs, log)
+    merged = _merged_model(cfg, plan, inputs, log)
     log(f"writing {plan.dtype} weights in shards of at most {format_size(plan.shard_bytes)}"
         f"{' (.bin)' if args.export_legacy_format else ''}")
-    files = save_model_files(model, tokenizer, folder, plan.shard_bytes, args.export_legacy_format)
-    del model
+    files = save_model_files(merged.model, tokenizer, folder, plan.shard_bytes,
+                             args.export_legacy_format)
+    weights_match = saved_weights_match(merged.model, folder) if args.export_verify else True
+    merged.model = None
+    _release_memory()
     result = ExportResult(export_dir=plan.target, dtype=plan.dtype, weight_files=files,
                           notes=list(plan.source.notes))
     if args.export_verify:
-        report = verify_export(str(folder), reference, inputs,
-                               tolerance_for(plan.dtype, args.export_verify_tolerance), plan.device)
-        log(report.describe())
-        result.verification = report.to_dict()
-        if not report.passed:
-            raise ExportError(report.describe(), where=f"export of {plan.source.base_name}",
-                              hint="nothing was written to export_dir; raise "
-                                   "export_verify_tolerance only if the difference is expected")
+        _verify(cfg, plan, folder, merged, inputs, weights_match, result, log)
     _write_extras(cfg, plan, tokenizer, folder, result, log)
     return result
 
 
+def _verify(cfg: "Config", plan: _Plan, folder: Path, merged: _Merged, inputs: list[list[int]],
+            weights_match: bool, result: ExportResult, log: Callable[[str], None]) -> None:
+    """Reload the folder, compare with the reference, and raise if any check failed."""
+    from tunelab.export.verify import DEFAULT_TOLERANCE, tolerance_for, verify_export
+
+    report = verify_export(str(folder), merged.reference, inputs,
+                           tolerance_for(plan.dtype, cfg.export.export_verify_tolerance), plan.device)
+    report.merge_rel_diff, report.weights_match = merged.merge_rel_diff, weights_match
+    if work_dtype_name(plan.dtype, plan.device) != "float32":
+        # Merged in the export dtype (on a GPU): rounding is part of the merge check too.
+        report.merge_tolerance = DEFAULT_TOLERANCE[plan.dtype]
+    log(report.describe())
+    result.verification = report.to_dict()
+    if not report.passed:
+        raise ExportError(report.describe(), where=f"export of {plan.source.base_name}",
+                          hint="nothing was written to export_dir; raise export_verify_tolerance "
+                               "only if the export-vs-reference difference is expected")
+
+
+def _release_memory() -> None:
+    """Free the merged model before the export is reloaded: both need not fit at once."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
-                  log: Callable[[str], None]) -> tuple[Any, list[Any]]:
-    """The model to save (adapters merged, cast to the export dtype) and the reference logits."""
-    from tunelab.export.merge import (cast_for_export, load_unquantized, merge_adapters,
-                                      work_dtype_name)
-    from tunelab.export.verify import compute_logits
+                  log: Callable[[str], None]) -> _Merged:
+    """The model to save (adapters merged, cast to the export dtype), the reference logits of
+    base+adapter, and how far the merged (not yet cast) model is from them."""
+    from tunelab.export.merge import cast_for_export, load_unquantized, merge_adapters
+    from tunelab.export.verify import compare_logits, compute_logits
 
     source = plan.source
     work = work_dtype_name(plan.dtype, plan.device)
@@ -147,13 +181,16 @@ def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
         if inputs:
             reference.extend(compute_logits(candidate, inputs))
 
+    merge_diff = None
     if source.adapters:
         log(f"merging {len(source.adapters)} adapter(s): {', '.join(source.adapters)}")
         model = merge_adapters(model, source.adapters, keep_reference)
+        if inputs:
+            merge_diff = compare_logits(reference, compute_logits(model, inputs), 1.0).max_rel_diff
     else:
         log("no adapters: exporting the model's own weights (freeze/full run or a base model)")
         keep_reference(model)
-    return cast_for_export(model, plan.dtype), reference
+    return _Merged(cast_for_export(model, plan.dtype), reference, merge_diff)
 
 
 def _write_extras(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path, result: ExportResult,
@@ -168,9 +205,10 @@ def _write_extras(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path, resu
         first_gguf = first_gguf or name
         log(f"wrote {name}: {summary.tensor_count} tensors, read back and checked")
         for note in summary.notes:
-            log(f"note: {note}")
+            if note not in result.notes:
+                log(f"note: {note}")
+                result.notes.append(note)
         result.gguf.append({"file": name, "type": qtype, "tensors": summary.tensor_count})
-        result.notes.extend(n for n in summary.notes if n not in result.notes)
     if cfg.export.export_modelfile:
         from tunelab.export.modelfile import write_modelfile
 
