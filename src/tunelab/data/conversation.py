@@ -67,7 +67,8 @@ class Conversation:
         for m in self.messages:
             if m.reasoning:
                 lines.append(f"[{m.role} reasoning] {m.reasoning}")
-            lines.append(f"[{m.role}] {m.content}")
+            if m.content or not m.tool_calls:
+                lines.append(f"[{m.role}] {m.content}")
             for call in m.tool_calls or []:
                 lines.append(f"[{m.role} tool call] {json.dumps(call, ensure_ascii=False)}")
         return "\n".join(lines)

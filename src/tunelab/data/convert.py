@@ -57,9 +57,11 @@ def _column(row: dict, name: str | None, what: str, required: bool = True):
         if required:
             close = difflib.get_close_matches(str(name), [str(k) for k in row], n=1, cutoff=0.6)
             guess = f" (did you mean '{close[0]}'?)" if close else ""
+            pretraining = " (only a 'text' column: a pre-training dataset? use stage: pt)" \
+                if list(row) == ["text"] else ""
             raise RowError(f"missing column '{name}' ({what}){guess}; the row has columns "
-                           f"{_columns_present(row)} - set \"columns\": {{\"{what}\": ...}} in "
-                           f"dataset_info.json if it is named differently")
+                           f"{_columns_present(row)}{pretraining} - set \"columns\": {{\"{what}\": ...}} "
+                           f"in dataset_info.json if it is named differently")
         return None
     return row[name]
 

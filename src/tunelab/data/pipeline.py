@@ -43,9 +43,8 @@ class PreparedData:
         return PackedCollator() if self.stats.get("packed") else PaddingCollator(pad_token_id)
 
 
-def encoding_options(cfg, stage: str) -> dict:
-    """Every option that changes the ids of a sample (part of the fingerprint)."""
-    d = cfg.data
+def encoding_options(d, stage: str) -> dict:
+    """Every option of DataArgs ``d`` that changes the ids of a sample (part of the fingerprint)."""
     return {"stage": stage, "cutoff_len": d.cutoff_len, "train_on_prompt": d.train_on_prompt,
             "mask_history": d.mask_history, "enable_thinking": d.enable_thinking,
             "default_system": d.default_system}
@@ -91,7 +90,7 @@ def _fingerprint(cfg, tokenizer, stage: str) -> str:
         "datasets": list(d.dataset), "eval_datasets": list(d.eval_dataset or []),
         "specs": [dataclasses.asdict(s) for s in specs], "files": files,
         "tokenizer": tokenizer_signature(tokenizer), "template": d.template,
-        "options": encoding_options(cfg, stage), "max_samples": d.max_samples,
+        "options": encoding_options(cfg.data, stage), "max_samples": d.max_samples,
         "placeholders": d.placeholders, "val_size": d.val_size, "seed": _seed(cfg),
         "packing": resolve_packing(cfg, stage)})
 
@@ -113,7 +112,7 @@ def _from_cache(splits: dict, meta: dict, info: TemplateInfo | None, from_path: 
 def _read_and_encode(cfg, tokenizer, names: list[str], stage: str, counts: dict) -> tuple[list, list]:
     """Encoded rows of the named datasets and their reports; encode failures join the reports."""
     rows, reports = [], []
-    options = encoding_options(cfg, stage)
+    options = encoding_options(cfg.data, stage)
     for name in names:
         samples, (report,) = load_samples(cfg.data, [name], stage)
         encoded, problems, dropped = encode_samples(samples, tokenizer, options,

@@ -42,13 +42,35 @@ class ValidationReport:
         return f"{self.dataset}: {self.valid}/{self.total} rows usable{skipped}{dropped}"
 
     def format(self, limit: int | None = 10) -> str:
-        """The summary and up to ``limit`` problems (None: all), one ``file:row: reason`` per line."""
-        shown = self.problems if limit is None else self.problems[:limit]
-        lines = [self.summary()] + [f"  {p.location}: {p.reason}" for p in shown]
-        if len(shown) < len(self.problems):
-            lines.append(f"  ... and {len(self.problems) - len(shown)} more "
+        """The summary and up to ``limit`` problems (None: all), one ``file:row: reason`` per line.
+
+        Consecutive rows of one file with the same reason share a line (``file:3-40``), so a
+        wrong column mapping reads as one problem, not two hundred.
+        """
+        groups = _group(self.problems)
+        shown = groups if limit is None else groups[:limit]
+        lines = [self.summary()] + [f"  {where}: {reason}" for where, reason in shown]
+        if len(shown) < len(groups):
+            lines.append(f"  ... and {len(groups) - len(shown)} more "
                          f"(`tunelab data validate {self.dataset}` lists them all)")
         return "\n".join(lines)
+
+
+def _group(problems: list[Problem]) -> list[tuple[str, str]]:
+    """``(location or file:first-last, reason)`` with runs of consecutive rows merged."""
+    groups: list[list] = []  # [file, first, last, reason] or [location, None, None, reason]
+    for p in problems:
+        file, _, row = p.location.rpartition(":")
+        last = groups[-1] if groups else None
+        if row.isdigit() and last and last[1] is not None and last[0] == file \
+                and last[3] == p.reason and last[2] + 1 == int(row):
+            last[2] = int(row)
+        elif row.isdigit():
+            groups.append([file, int(row), int(row), p.reason])
+        else:
+            groups.append([p.location, None, None, p.reason])
+    return [(g[0] if g[1] is None else f"{g[0]}:{g[1]}" + (f"-{g[2]}" if g[2] != g[1] else ""), g[3])
+            for g in groups]
 
 
 def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,

@@ -1,0 +1,142 @@
+"""``tunelab data``: list registered datasets, validate them row by row, preview what is trained."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from types import SimpleNamespace
+
+from tunelab.config.method import STAGES
+
+DEFAULT_PREVIEW_MODEL = "tunelab/tiny-chat"
+
+
+def register(subparsers) -> None:
+    """Add ``data`` with its ``list`` / ``validate`` / ``preview`` actions."""
+    parser = subparsers.add_parser(
+        "data", help="list, validate and preview datasets from dataset_info.json",
+        description="Inspect datasets registered in dataset_info.json (LLaMA-Factory format).")
+    actions = parser.add_subparsers(dest="data_action", metavar="<action>")
+
+    listing = actions.add_parser("list", help="list the registered datasets")
+    _common(listing, stage=False)
+
+    validate = actions.add_parser("validate", help="check every row; exit 1 if any row has a problem")
+    validate.add_argument("names", nargs="+", metavar="NAME", help="dataset names (and key=value overrides)")
+    _common(validate)
+
+    preview = actions.add_parser("preview", help="show rows as parsed, rendered and trained")
+    preview.add_argument("name", metavar="NAME", help="dataset name")
+    preview.add_argument("overrides", nargs="*", metavar="key=value",
+                         help="recipe keys, e.g. cutoff_len=512 train_on_prompt=true stage=pt")
+    preview.add_argument("--rows", type=int, default=3, help="how many rows to show (default: 3)")
+    preview.add_argument("--model", help="model folder or built-in name whose tokenizer renders the rows "
+                         f"(default: model_name_or_path, else {DEFAULT_PREVIEW_MODEL})")
+    preview.add_argument("--no-model", action="store_true", help="show the parsed conversations only")
+    preview.add_argument("--template", help="chat template name (default: the tokenizer's own)")
+    _common(preview)
+    parser.set_defaults(func=run, data_parser=parser)
+
+
+def _common(parser: argparse.ArgumentParser, stage: bool = True) -> None:
+    parser.add_argument("--dataset-dir", default=None, help="folder holding dataset_info.json (default: data)")
+    if stage:
+        parser.add_argument("--stage", choices=STAGES, default=None,
+                            help="pt reads raw text; the others read conversations (default: sft)")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = {"list": _list, "validate": _validate, "preview": _preview}.get(args.data_action)
+    if action is None:
+        args.data_parser.print_help()
+        return 2
+    return action(args)
+
+
+def _settings(args: argparse.Namespace, overrides: list[str]) -> SimpleNamespace:
+    """data / model sections and the stage. Plain flags skip the full recipe loader, which imports
+    transformers' TrainingArguments (seconds) only to validate keys nobody gave."""
+    from tunelab.config.data import DataArgs
+    from tunelab.config.model import ModelArgs
+
+    stage = getattr(args, "stage", None)
+    if overrides:
+        from tunelab.config import load_config
+
+        pairs = list(overrides) + [f"{k}={v}" for k, v in (("dataset_dir", args.dataset_dir),
+                                                          ("stage", stage)) if v]
+        cfg = load_config(None, pairs)
+        data, model, stage = cfg.data, cfg.model, cfg.method.stage
+    else:
+        data, model = DataArgs(dataset_dir=args.dataset_dir or "data"), ModelArgs()
+    if getattr(args, "template", None):
+        data.template = args.template
+    return SimpleNamespace(data=data, model=model, stage=stage or "sft")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tunelab.data.registry import load_registry
+
+    cfg = _settings(args, [])
+    registry = load_registry(cfg.data.dataset_dir)
+    width = max((len(n) for n in registry), default=4)
+    for name, spec in sorted(registry.items()):
+        where = spec.file_name or spec.hf_hub_url or spec.ms_hub_url or spec.script_url or "?"
+        print(f"{name:{width}}  {spec.formatting:8}  {where}")
+    print(f"{len(registry)} datasets in {cfg.data.dataset_dir}/dataset_info.json")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from tunelab.data.report import load_samples
+
+    names = [n for n in args.names if "=" not in n]
+    cfg = _settings(args, [n for n in args.names if "=" in n])
+    _, reports = load_samples(cfg.data, names, cfg.stage, strict=False)
+    for report in reports:
+        print(report.format(limit=None))
+    bad = [r.dataset for r in reports if not r.ok]
+    print(f"problems in: {', '.join(bad)}" if bad else "all rows are usable")
+    return 1 if bad else 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from tunelab.data.preview import format_preview, preview_sample
+    from tunelab.data.readers import read_rows
+    from tunelab.data.registry import resolve
+    from tunelab.data.convert import RowError, to_sample
+
+    cfg = _settings(args, args.overrides)
+    stage = cfg.stage
+    tokenizer, options = _preview_tokenizer(args, cfg, stage)
+    spec = resolve([args.name], cfg.data.dataset_dir)[0]
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for location, row in read_rows(spec, cfg.data.dataset_dir, max_samples=args.rows):
+        try:
+            sample = to_sample(row, spec, location, stage, cfg.data.placeholders)
+        except RowError as exc:
+            print(f"=== {location}\n--- skipped: {exc.reason}\n")
+            continue
+        print(format_preview(location, preview_sample(sample, tokenizer, options, colour)) + "\n")
+    return 0
+
+
+def _preview_tokenizer(args: argparse.Namespace, cfg, stage: str):
+    """The tokenizer (template applied) and encoding options, or (None, None) without a model."""
+    model = args.model or cfg.model.model_name_or_path
+    if model is None and importlib.util.find_spec("tunelab.testing") is not None:
+        model = DEFAULT_PREVIEW_MODEL
+    if args.no_model or model is None:
+        return None, None
+    from tunelab.data.pipeline import encoding_options
+    from tunelab.data.templates import apply_template
+    from tunelab.model.loader import load_tokenizer
+
+    cfg.model.model_name_or_path = model
+    tokenizer = load_tokenizer(cfg.model)
+    if stage != "pt":
+        info = apply_template(tokenizer, cfg.data.template)
+        print(f"model: {model}   template: {info.name}   stop: {', '.join(info.stop_strings)}\n")
+    return tokenizer, encoding_options(cfg.data, stage)

@@ -1,0 +1,76 @@
+"""Human-readable views of samples: the parsed conversation and which tokens are trained.
+
+Used by ``tunelab data preview`` and the board. Trained text is wrapped in ``[[ ]]`` so the
+view works in any terminal and in logs; colour (dim prompt) is only an extra on a TTY.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunelab.data.conversation import Conversation, TextSample
+from tunelab.data.encode import IGNORE_INDEX, render
+from tunelab.data.encode_batch import encode_one
+
+TRAIN_OPEN, TRAIN_CLOSE = "[[", "]]"
+_DIM, _RESET = "\033[2m", "\033[0m"
+
+
+@dataclass
+class SamplePreview:
+    """One sample as the model will see it."""
+
+    conversation: str
+    rendered: str | None = None
+    marked: str | None = None
+    tokens: int = 0
+    trained: int = 0
+    note: str | None = None
+
+
+def mark_trained(tokenizer, ids: list[int], labels: list[int], colour: bool = False) -> str:
+    """The decoded ids with every run of trained tokens wrapped in ``[[ ]]``."""
+    pieces, start = [], 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or (labels[i] == IGNORE_INDEX) != (labels[start] == IGNORE_INDEX):
+            text = tokenizer.decode(ids[start:i])
+            if labels[start] != IGNORE_INDEX:
+                pieces.append(f"{TRAIN_OPEN}{text}{TRAIN_CLOSE}")
+            else:
+                pieces.append(f"{_DIM}{text}{_RESET}" if colour else text)
+            start = i
+    return "".join(pieces)
+
+
+def preview_sample(sample: Conversation | TextSample, tokenizer=None, options: dict | None = None,
+                   colour: bool = False) -> SamplePreview:
+    """The parsed sample, and with a tokenizer its rendered text and trained tokens."""
+    view = SamplePreview(sample.describe())
+    if tokenizer is None:
+        return view
+    if isinstance(sample, Conversation):
+        view.rendered = render(tokenizer, sample.to_chat_messages(options.get("default_system")),
+                               tools=sample.chat_tools(), enable_thinking=options["enable_thinking"])
+    kind, value = encode_one(sample, tokenizer, options)
+    if kind == "bad":
+        view.note = f"skipped: {value.reason}"
+    elif kind == "dropped":
+        view.note = f"dropped: no answer token left within cutoff_len={options['cutoff_len']}"
+    else:
+        view.tokens = len(value["input_ids"])
+        view.trained = sum(1 for label in value["labels"] if label != IGNORE_INDEX)
+        view.marked = mark_trained(tokenizer, value["input_ids"], value["labels"], colour)
+    return view
+
+
+def format_preview(location: str, view: SamplePreview) -> str:
+    """A block of text for one previewed row."""
+    lines = [f"=== {location}", "--- conversation", view.conversation]
+    if view.rendered is not None:
+        lines += ["--- rendered by the chat template", view.rendered]
+    if view.marked is not None:
+        lines += [f"--- tokens: {view.tokens}, trained: {view.trained} "
+                  f"(trained text is inside {TRAIN_OPEN} {TRAIN_CLOSE})", view.marked]
+    if view.note:
+        lines.append(f"--- {view.note}")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""`tunelab data` as a user runs it: real subprocesses on a temporary dataset folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def tunelab(*args, cwd, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TUNELAB_HOME": str(home), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "tunelab", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset_info.json").write_text(json.dumps({
+        "good": {"file_name": "good.json"},
+        "mixed": {"file_name": "mixed.jsonl", "formatting": "sharegpt"}}))
+    (data / "good.json").write_text(json.dumps([{"instruction": "Hi {{name}}", "output": "Hello!"}]))
+    rows = [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
+            {"conversations": [{"from": "human", "value": "q"}, {"from": "human", "value": "q"}]}]
+    (data / "mixed.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n{oops\n")
+    return tmp_path
+
+
+def test_validate_exit_codes_and_row_reasons(workdir):
+    clean = tunelab("data", "validate", "good", cwd=workdir, home=workdir / "home")
+    assert clean.returncode == 0, clean.stderr
+    assert "good: 1/1 rows usable" in clean.stdout
+    bad = tunelab("data", "validate", "good", "mixed", cwd=workdir, home=workdir / "home")
+    assert bad.returncode == 1
+    assert "data/mixed.jsonl:2: message 2 is 'human' but 'gpt' or 'function_call' was expected" in bad.stdout
+    assert "data/mixed.jsonl:3: not valid JSON" in bad.stdout
+    unknown = tunelab("data", "validate", "goood", cwd=workdir, home=workdir / "home")
+    assert unknown.returncode == 2 and "did you mean 'good'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_list_and_preview(workdir, tiny_chat_path):
+    listing = tunelab("data", "list", cwd=workdir, home=workdir / "home")
+    assert listing.returncode == 0 and "mixed" in listing.stdout and "sharegpt" in listing.stdout
+    plain = tunelab("data", "preview", "good", "placeholders.name=Tuney", "--no-model",
+                    cwd=workdir, home=workdir / "home")
+    assert plain.returncode == 0, plain.stderr
+    assert "[user] Hi Tuney" in plain.stdout and "tokens:" not in plain.stdout
+    shown = tunelab("data", "preview", "mixed", "--model", str(tiny_chat_path), "--template", "chatml",
+                    cwd=workdir, home=workdir / "home")
+    assert shown.returncode == 0, shown.stderr
+    assert "[[a<|im_end|>\n]]" in shown.stdout and "<|im_start|>user\nq<|im_end|>" in shown.stdout
+    assert "skipped: message 2 is 'human'" in shown.stdout
