@@ -291,3 +291,26 @@ def test_cli_reports_a_refusal_without_a_traceback(tiny_chat_path, tmp_path, tun
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "is not empty" in proc.stderr and "--overwrite" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_tunelab_train_qlora_run_exports_through_the_cli(tmp_path, tunelab_env):
+    """The issue's path end to end: `tunelab train` QLoRA (4-bit on CPU) -> `tunelab export`."""
+    env = {**tunelab_env, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "qlora-run"
+
+    def tunelab(*args):
+        proc = subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True,
+                              text=True, env=env, cwd=ROOT, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    tunelab("train", "examples/tiny_qlora_sft.yaml", f"output_dir={run}", "max_steps=3",
+            "per_device_train_batch_size=4", "max_samples=16", "cutoff_len=128")
+    out = tmp_path / "merged"
+    printed = tunelab("export", "examples/tiny_qlora_sft.yaml", f"adapter_name_or_path={run}/checkpoint-3",
+                      "--out", out, "--gguf", "q8_0")
+    assert "4-bit base (QLoRA)" in printed and "verification passed" in printed
+    info = json.loads((out / "export_info.json").read_text())
+    assert info["adapter_trained_bits"] == 4 and info["verification"]["merge_rel_diff"] < 1e-4
+    assert info["gguf"] == [{"file": "merged-q8_0.gguf", "type": "q8_0", "tensors": 21}]
