@@ -11,7 +11,8 @@ config, generation config, tokenizer and chat template, an Ollama Modelfile, opt
 
 Adapters trained on a 4/8-bit base (QLoRA) are merged onto the full-precision base, reloaded
 without quantization. The export is reloaded and its logits compared with base+adapter before
-it is moved into place: a failed export leaves nothing at --out.
+it is moved into place: a failed export leaves nothing at --out. The chat template is the one
+the run saved with its tokenizer; template=NAME replaces it (as in training).
 
 examples:
   tunelab export recipe.yaml
@@ -35,7 +36,7 @@ _SWITCH_KEYS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="merge adapters and write a standalone model (+GGUF)",
-                            description=DESCRIPTION, epilog=keys_epilog(("export",)),
+                            description=DESCRIPTION, epilog=keys_epilog(("model", "export")),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_arguments(parser)
     parser.add_argument("--model", help="base model (folder, hub id, tunelab/tiny-chat) or a full run")
