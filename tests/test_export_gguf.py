@@ -139,22 +139,80 @@ def test_gguf_refuses_other_architectures_before_loading_weights(tiny_chat_path,
     assert "llama-family" in err.value.problem and "convert_hf_to_gguf" in err.value.hint
 
 
-def test_llama_cpp_runs_the_gguf_like_transformers(exported):
-    """Optional: only where llama-cpp-python is installed (it compiles llama.cpp from source)."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+@pytest.fixture(scope="module")
+def sharp_export(tiny_chat_path, tmp_path_factory) -> Path:
+    """An export whose attention matters: the random tiny model's attention is nearly uniform,
+    which would hide a wrong q/k rope permutation, so q/k (and v/o) weights are scaled up."""
+    pytest.importorskip("llama_cpp")
+    from transformers import AutoModelForCausalLM
+
+    from tunelab.config import load_config
+    from tunelab.export import run_export
+
+    base = tmp_path_factory.mktemp("sharp") / "base"
+    model = AutoModelForCausalLM.from_pretrained(tiny_chat_path)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                param.mul_(12)
+            elif name.endswith(("v_proj.weight", "o_proj.weight")):
+                param.mul_(4)
+    model.save_pretrained(base)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (base / name).write_bytes((tiny_chat_path / name).read_bytes())
+    out = base.parent / "tiny"
+    run_export(load_config(None, {"model_name_or_path": str(base), "export_dir": str(out),
+                                  "export_gguf": "f16,q8_0", "export_verify": False}),
+               log=lambda line: None)
+    return out
+
+
+# Largest logit difference (relative) llama.cpp may show. Measured: f16 0.0013, q8_0 0.022 to
+# 0.051; with the q/k permutation left out both are ~0.6.
+LLAMA_CPP_TOLERANCE = {"f16": 0.01, "q8_0": 0.15}
+
+
+@pytest.mark.parametrize("qtype", ["f16", "q8_0"])
+def test_llama_cpp_runs_the_gguf_like_transformers(sharp_export, qtype):
+    """Optional: only where llama-cpp-python is installed (it compiles llama.cpp from source).
+
+    Same tokens for chat text, numbers and non-ASCII; logits close at every position; for f16
+    the same greedy continuation.
+    """
+    import llama_cpp
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(exported)
-    ids = tokenizer("<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n",
-                    add_special_tokens=False)["input_ids"]
-    model = AutoModelForCausalLM.from_pretrained(exported, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(sharp_export)
+    model = AutoModelForCausalLM.from_pretrained(sharp_export, dtype=torch.float32).eval()
+    text = "<|im_start|>user\nWhat is 17 + 25? Héllo, 你好!<|im_end|>\n<|im_start|>assistant\n"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    llm = llama_cpp.Llama(model_path=str(sharp_export / f"tiny-{qtype}.gguf"), n_ctx=128,
+                          logits_all=True, verbose=False, n_threads=1)
+    try:
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+        with torch.no_grad():
+            hf_logits = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+        llm.eval(ids)
+        cpp_logits = np.asarray(llm.scores[: len(ids)])
+        relative = np.abs(cpp_logits - hf_logits).max() / np.abs(hf_logits).max()
+        assert relative < LLAMA_CPP_TOLERANCE[qtype]
+        if qtype == "f16":
+            assert llama_cpp_greedy(llm, ids, 12) == hf_greedy(model, ids, 12)
+    finally:
+        llm.close()
+
+
+def hf_greedy(model, ids: list[int], n: int) -> list[int]:
     with torch.no_grad():
-        hf_logits = model(input_ids=torch.tensor([ids])).logits[0, -1].numpy()
-    llm = llama_cpp.Llama(model_path=str(exported / "tiny-f16.gguf"), n_ctx=128, logits_all=True,
-                          verbose=False, n_threads=1)
-    assert llm.tokenize(b"Hello there", add_bos=False, special=True) == tokenizer(
-        "Hello there", add_special_tokens=False)["input_ids"]
-    llm.eval(ids)
-    cpp_logits = np.asarray(llm.scores[len(ids) - 1])
-    assert int(cpp_logits.argmax()) == int(hf_logits.argmax())
-    assert np.abs(cpp_logits - hf_logits).max() < 0.05 * np.abs(hf_logits).max()
+        out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False)
+    return out[0, len(ids):].tolist()
+
+
+def llama_cpp_greedy(llm, ids: list[int], n: int) -> list[int]:
+    llm.reset()
+    tokens = []
+    for token in llm.generate(ids, temp=0.0, top_k=1):
+        tokens.append(token)
+        if len(tokens) == n:
+            return tokens
+    return tokens

@@ -3,6 +3,10 @@
 The layout follows llama.cpp's own converter: q/k projections are permuted from Hugging Face's
 rotate-half rope layout to llama.cpp's interleaved one, 1-D tensors stay float32, and a matrix
 whose rows do not divide into 32-value blocks falls back to f16 under q8_0.
+
+Checked against llama.cpp itself (llama-cpp-python 0.3.36, built from source): same tokens,
+logits within 0.13% (f16) of transformers, same greedy tokens; see tests/test_export_gguf.py,
+which skips that test where llama-cpp-python is not installed. Ollama was not run.
 """
 
 from __future__ import annotations
