@@ -144,6 +144,17 @@ def test_prequantized_base_names_the_original_weights(lora_adapter, tiny_chat_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_adapter_recording_a_prequantized_hub_base_fails_before_any_download(lora_adapter, tmp_path):
+    adapter = tmp_path / "adapter"
+    shutil.copytree(lora_adapter, adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "unsloth/llama-3-8b-bnb-4bit"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError) as err:
+        export(adapter_name_or_path=str(adapter), export_dir=str(tmp_path / "out"))
+    assert "(unsloth/llama-3-8b)" in err.value.hint and "--model" in err.value.hint
+
+
 def test_small_shards_have_a_complete_index_and_reload(tiny_chat_path, tmp_path):
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM

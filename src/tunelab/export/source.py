@@ -18,8 +18,8 @@ from tunelab.model import adapter_base_model, check_adapter_dir, resolve_model_p
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
-# Name suffixes that hub uploaders give pre-quantized copies of a model.
-_QUANTIZED_SUFFIX = re.compile(r"[-_.](unsloth-)?(bnb[-_]?)?(4|8)bit$|[-_.](gptq|awq|int4|int8|nf4)$",
+# Name suffixes that hub uploaders give pre-quantized copies of a model (-bnb-4bit, -GPTQ-Int4).
+_QUANTIZED_SUFFIX = re.compile(r"(?:[-_.](?:unsloth|bnb|gptq|awq|int4|int8|nf4|4bit|8bit))+$",
                                re.IGNORECASE)
 
 
@@ -101,7 +101,9 @@ def check_not_prequantized(name: str, path: str, config: dict[str, Any] | None =
     """
     config = read_model_config(path) if config is None else config
     quant = config.get("quantization_config")
-    if not quant and not (not config and _QUANTIZED_SUFFIX.search(name.rstrip("/"))):
+    # Without a config on disk (a hub id not downloaded yet) the name is all there is to go on.
+    named_quantized = not config and _QUANTIZED_SUFFIX.search(name.rstrip("/"))
+    if not quant and not named_quantized:
         return
     method = (quant or {}).get("quant_method", "a quantization method")
     original = original_weights_name(name, config)
