@@ -155,6 +155,19 @@ def test_adapter_recording_a_prequantized_hub_base_fails_before_any_download(lor
     assert "(unsloth/llama-3-8b)" in err.value.hint and "--model" in err.value.hint
 
 
+def test_generation_config_stops_at_the_chat_templates_end_of_turn(tiny_chat_path, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_chat_path, base)
+    generation = json.loads((base / "generation_config.json").read_text())
+    generation["eos_token_id"] = 0  # like a base model that only knows <|endoftext|>
+    (base / "generation_config.json").write_text(json.dumps(generation))
+    result = export(model_name_or_path=str(base), export_dir=str(tmp_path / "out"),
+                    export_verify=False)
+    saved = json.loads((tmp_path / "out" / "generation_config.json").read_text())
+    assert saved["eos_token_id"] == [0, 2]
+    assert any("<|im_end|>" in line and "eos_token_id" in line for line in result.log)
+
+
 def test_small_shards_have_a_complete_index_and_reload(tiny_chat_path, tmp_path):
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM

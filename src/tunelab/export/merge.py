@@ -81,19 +81,22 @@ def cast_for_export(model: Any, dtype: str) -> Any:
     return model
 
 
-def fix_generation_eos(model: Any, tokenizer: Any) -> None:
-    """Make ``generate`` stop at the end-of-turn token the chat template emits.
+def fix_generation_eos(model: Any, tokenizer: Any) -> bool:
+    """Make ``generate`` stop at the end-of-turn token the chat template emits; True if changed.
 
     A base model's generation config often names only its end-of-text token, while the chat
-    template ends each assistant turn with the tokenizer's eos (e.g. <|im_end|>).
+    template (and the trained adapter) ends each assistant turn with the tokenizer's eos, e.g.
+    <|im_end|>: without this, the exported model would ramble past the end of its answer.
     """
     generation = getattr(model, "generation_config", None)
     eos = tokenizer.eos_token_id
     if generation is None or eos is None:
-        return
+        return False
     current = generation.eos_token_id
     ids = list(current) if isinstance(current, (list, tuple)) else ([] if current is None else [current])
-    if eos not in ids:
-        generation.eos_token_id = ids + [eos] if ids else eos
     if generation.pad_token_id is None and tokenizer.pad_token_id is not None:
         generation.pad_token_id = tokenizer.pad_token_id
+    if eos in ids:
+        return False
+    generation.eos_token_id = ids + [eos] if ids else eos
+    return True

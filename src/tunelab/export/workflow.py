@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from tunelab.export.errors import ExportError
-from tunelab.export.merge import work_dtype_name
+from tunelab.export.merge import fix_generation_eos, work_dtype_name
 from tunelab.export.size import format_size, parse_size
 from tunelab.export.source import ExportSource, read_model_config, resolve_source
 from tunelab.export.staging import COMPLETE_MARKER, Staging, check_destination
@@ -119,6 +119,9 @@ def _write_export(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path,
     args = cfg.export
     inputs = verification_inputs(tokenizer) if args.export_verify else []
     merged = _merged_model(cfg, plan, inputs, log)
+    if fix_generation_eos(merged.model, tokenizer):
+        log(f"generation_config: added {tokenizer.eos_token} (id {tokenizer.eos_token_id}) to "
+            "eos_token_id so generate() stops where the chat template ends a turn")
     log(f"writing {plan.dtype} weights in shards of at most {format_size(plan.shard_bytes)}"
         f"{' (.bin)' if args.export_legacy_format else ''}")
     files = save_model_files(merged.model, tokenizer, folder, plan.shard_bytes,
