@@ -39,11 +39,14 @@ def test_concurrent_greedy_equals_one_at_a_time(engine):
     def run(i: int) -> None:
         batched[i] = engine.generate(ChatRequest(messages=ask(PAIRS[i][0]))).text
 
+    before = engine.batch_stats
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(PAIRS))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    after = engine.batch_stats
+    assert after["largest_batch"] >= 4 and after["batches"] - before["batches"] < len(PAIRS)
     assert batched == singles  # left padding with the right mask and positions changes nothing
 
 

@@ -163,6 +163,7 @@ def test_sixteen_concurrent_streams_each_get_their_own_answer(server, models):
             await aclient.close()
 
     assert asyncio.run(all_of_them()) == [a for _, a in PAIRS]
+    assert raw(server, "GET", "/health")[1]["batching"]["largest_batch"] >= 4
 
 
 def test_disconnecting_mid_stream_frees_the_slot(server, models):

@@ -121,6 +121,11 @@ class ChatEngine:
 
     # -- names -------------------------------------------------------------------------------
     @property
+    def batch_stats(self) -> dict[str, int]:
+        """Counters of the backend's batching (empty when the backend does its own)."""
+        return {}
+
+    @property
     def model_names(self) -> list[str]:
         """The names clients can ask for: the base first, then each adapter."""
         return [m.name for m in self.served]

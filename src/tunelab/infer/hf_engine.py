@@ -38,6 +38,8 @@ class BatchScheduler:
         self.max_batch_size = max(1, max_batch_size)
         self.wait_s = max(0.0, wait_s)
         self.waiting: queue.Queue = queue.Queue()
+        # How batching is going: shown by /health, asserted by tests, read by the benchmark.
+        self.stats = {"batches": 0, "rows": 0, "largest_batch": 0}
         self.thread = threading.Thread(target=self._loop, name="tunelab-batcher", daemon=True)
         self.thread.start()
 
@@ -57,6 +59,9 @@ class BatchScheduler:
             batch = [row for row in self._collect(first) if not row.done]
             if not batch:
                 continue
+            self.stats["batches"] += 1
+            self.stats["rows"] += len(batch)
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
             try:
                 self.run_batch(batch)
             except Exception as exc:  # a failed batch fails its rows; the server lives on
@@ -79,9 +84,15 @@ class BatchScheduler:
         return batch
 
 
-def _explain(exc: Exception, batch: list[Row]) -> Exception:
+def _is_oom(exc: BaseException) -> bool:
     text = str(exc).lower()
-    if "out of memory" in text or "not enough memory" in text or type(exc).__name__ == "OutOfMemoryError":
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or \
+        "out of memory" in text or "not enough memory" in text
+
+
+def _explain(exc: Exception, batch: list[Row]) -> Exception:
+    """A generation failure as the user should read it (out of memory says what to lower)."""
+    if _is_oom(exc) and batch:
         longest = max(len(r.prompt_ids) + r.max_new_tokens for r in batch)
         return ModelError(f"out of memory generating a batch of {len(batch)} rows of up to "
                           f"{longest} tokens", where="generation",
@@ -105,13 +116,22 @@ class HfChatEngine(ChatEngine):
         try:
             model = load_model(model_args, device=self.device)
         except (RuntimeError, MemoryError) as exc:
-            raise _explain(exc, []) if "memory" in str(exc).lower() else exc
+            if not _is_oom(exc):
+                raise
+            raise ModelError(f"out of memory loading the model on {self.device}",
+                             where=f"model {base_path}",
+                             hint="use torch_dtype: bfloat16, quantization_bit: 4, or a smaller "
+                                  "model") from None
         self.model = attach_adapters(model, self.served).eval()
         self.mixed = any(m.adapter for m in self.served)
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
         self.pad_id = self.served[0].tokenizer.pad_token_id
         self.scheduler = BatchScheduler(self._run_batch, cfg.infer.max_batch_size,
                                         cfg.infer.batch_wait_ms / 1000.0)
+
+    @property
+    def batch_stats(self) -> dict[str, int]:
+        return dict(self.scheduler.stats)
 
     def close(self) -> None:
         self.scheduler.close()

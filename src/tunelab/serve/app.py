@@ -38,7 +38,8 @@ def create_app(engine: ChatEngine, *, api_key: str | None = None,
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "models": engine.model_names, "active_requests": engine.active_requests}
+        return {"status": "ok", "models": engine.model_names, "active_requests": engine.active_requests,
+                "batching": engine.batch_stats}
 
     @app.get("/v1/models", dependencies=auth)
     async def list_models() -> dict[str, Any]:
