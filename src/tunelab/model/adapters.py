@@ -168,3 +168,14 @@ def _float32() -> Any:
     import torch
 
     return torch.float32
+
+
+def record_base_name(folder: Path, name: str | None) -> None:
+    """Adapters remember the base by the name the user gave (e.g. tunelab/tiny-chat), not the
+    cache path it resolved to. Done after saving: PEFT looks the base up by this name while saving."""
+    path = Path(folder) / "adapter_config.json"
+    if not name or not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = str(name)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

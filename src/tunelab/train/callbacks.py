@@ -13,8 +13,9 @@ from tunelab.runs import RunDir
 class RunEventsCallback(TrainerCallback):
     """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
 
-    def __init__(self, run: RunDir):
+    def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run
+        self.base_name = base_name
         self.start = time.time()
         self.start_step = 0
         self.start_tokens = 0
@@ -56,6 +57,9 @@ class RunEventsCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
+            from tunelab.model.adapters import record_base_name
+
+            record_base_name(self.run.path / f"checkpoint-{state.global_step}", self.base_name)
             self.run.append_event({"type": "checkpoint", "step": state.global_step})
 
     def on_train_end(self, args, state, control, **kwargs):

@@ -148,7 +148,7 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     trainer = Trainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
         data_collator=_collator(tokenizer, prepared), processing_class=tokenizer,
-        callbacks=[RunEventsCallback(run), LossProgressCallback()])
+        callbacks=[RunEventsCallback(run, cfg.model.model_name_or_path), LossProgressCallback()])
     trainer.remove_callback(PrinterCallback)
     return trainer, plan
 
@@ -185,7 +185,6 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
            plan: Any, estimate: Any) -> TrainResult:
     from tunelab.train.plot import plot_loss
 
-    _record_base_name(trainer.model, cfg)
     try:
         output = trainer.train(resume_from_checkpoint=resume)
     except KeyboardInterrupt:
@@ -200,6 +199,9 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
         trainer.evaluate()
     trainer.save_model(str(run.path))
     if is_main_process():
+        from tunelab.model.adapters import record_base_name
+
+        record_base_name(run.path, cfg.model.model_name_or_path)
         tokenizer.save_pretrained(str(run.path))
         if cfg.output.plot_loss:
             plot_loss(run)
@@ -208,12 +210,6 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
         log(f"run saved in {run.path}")
     return TrainResult(run_dir=run.path, global_step=output.global_step,
                        final_loss=output.training_loss, plan=plan)
-
-
-def _record_base_name(model: Any, cfg: "Config") -> None:
-    """Adapters remember the base by the name the user gave (e.g. tunelab/tiny-chat), not a cache path."""
-    for peft_config in getattr(model, "peft_config", {}).values():
-        peft_config.base_model_name_or_path = str(cfg.model.model_name_or_path)
 
 
 def _explain_failure(exc: Exception, trainer: Any, run: RunDir, estimate: Any) -> Exception:
