@@ -63,6 +63,8 @@ def test_openai_native_tool_calls_and_reasoning():
     (SHAREGPT, {"conversations": [{"role": "user", "content": "q"}]}, ["no 'from' key", "role_tag"]),
     (SHAREGPT, {"messages": []}, ["missing column 'conversations'"]),
     (SHAREGPT, {"__tunelab_row_error__": "not valid JSON (x)"}, ["not valid JSON"]),
+    (parse_entry("m", {"file_name": "m.json", "columns": {"images": "images"}}, "p"),
+     {"instruction": "<image>what?", "output": "a cat", "images": ["cat.png"]}, ["row has images", "text-only"]),
 ])
 def test_bad_rows_have_precise_reasons(spec, row, expected):
     with pytest.raises(RowError) as err:

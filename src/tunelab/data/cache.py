@@ -73,7 +73,11 @@ def save_prepared(target: Path, splits: dict, meta: dict) -> None:
         (staging / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         if target.exists():
             shutil.rmtree(target)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "meta.json").is_file():  # lost a race to an identical writer: fine
+                raise
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

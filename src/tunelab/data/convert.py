@@ -34,6 +34,7 @@ def to_sample(row: dict, spec: DatasetSpec, location: str, stage: str,
     try:
         if ROW_ERROR_KEY in row:
             raise RowError(row[ROW_ERROR_KEY])
+        _reject_media(row, spec)
         if spec.ranking:
             raise RowError("ranking (chosen/rejected) rows are for rm/dpo, which TuneLab does not "
                            "train yet")
@@ -46,6 +47,15 @@ def to_sample(row: dict, spec: DatasetSpec, location: str, stage: str,
     except RowError as exc:
         raise RowError(exc.reason, location) from None
     return fill_placeholders(sample, placeholders) if placeholders else sample
+
+
+def _reject_media(row: dict, spec: DatasetSpec) -> None:
+    """Images/videos/audios would be dropped silently by a text-only pipeline: refuse instead."""
+    for kind in ("images", "videos", "audios"):
+        name = getattr(spec.columns, kind)
+        if name and row.get(name):
+            raise RowError(f"row has {kind} (column '{name}'); TuneLab trains text-only models - "
+                           f"remove \"{kind}\" from the dataset's columns to train on the text alone")
 
 
 def _columns_present(row: dict) -> str:
