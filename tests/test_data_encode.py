@@ -157,3 +157,26 @@ def test_padded_and_packed_padding_free_losses_match(tiny_chat_path, chat_tok):
     assert packed_batch["input_ids"].shape[0] == 1 and "attention_mask" not in packed_batch
     assert abs(packed - padded) < 1e-5
     assert abs(leaky - padded) > 1e-4  # proves the boundaries matter, so the check above means something
+
+
+# Like Qwen3's official template: reasoning is shown only on the last turn, so earlier turns
+# render differently once later turns follow.
+STRIPS_HISTORY = (
+    "{%- for m in messages -%}{{- '<|im_start|>' + m['role'] + '\\n' -}}"
+    "{%- if m['role'] == 'assistant' and loop.last and m['reasoning_content'] is defined -%}"
+    "{{- '<think>' + m['reasoning_content'] + '</think>' -}}{%- endif -%}"
+    "{{- m['content'] + '<|im_end|>\\n' -}}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}")
+
+
+def test_template_that_rewrites_history_is_reported_and_mask_history_works(chat_tok):
+    from tunelab.data.convert import RowError
+
+    chat_tok.chat_template = STRIPS_HISTORY
+    conv = Conversation([Message("user", "a"), Message("assistant", "b", reasoning="r1"),
+                         Message("user", "c"), Message("assistant", "d", reasoning="r2")])
+    with pytest.raises(RowError, match="not prefix-stable.*mask_history"):
+        encode_supervised(conv, chat_tok, cutoff_len=512)
+    row = encode_supervised(conv, chat_tok, cutoff_len=512, mask_history=True)
+    assert row["input_ids"] == reference_ids(chat_tok, conv)
+    assert trained_text(chat_tok, row) == "<think>r2</think>d<|im_end|>\n"
