@@ -53,7 +53,7 @@ def identity_answers(question_starts):
 def test_lora_sft_learns_the_identity_answers(tmp_path, tunelab_env):
     out = tmp_path / "run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", f"output_dir={out}", env=tunelab_env)
-    assert "effective batch: 8 (per device) x 1 (gradient accumulation) x 1 (devices)" in proc.stdout
+    assert "effective batch: 4 (per device) x 1 (gradient accumulation) x 1 (devices)" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     assert manifest["config_given"]["lora_rank"] == 8
@@ -128,7 +128,7 @@ def test_pretraining_stage_runs(tmp_path, tunelab_env):
 
 
 def test_resume_gives_the_same_losses_and_weights_as_an_uninterrupted_run(tmp_path, tunelab_env):
-    common = ["examples/tiny_lora_sft.yaml", "max_steps=6", "save_steps=3", "logging_steps=1",
+    common = ["examples/tiny_lora_sft.yaml", "overwrite_output_dir=false", "max_steps=6", "save_steps=3", "logging_steps=1",
               "per_device_train_batch_size=4", "max_samples=24", "cutoff_len=128"]
     full = tmp_path / "full"
     tunelab("train", *common, f"output_dir={full}", env=tunelab_env)

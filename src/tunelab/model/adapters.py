@@ -56,6 +56,8 @@ def trainable_parameters(model: Any) -> tuple[int, int]:
 def prepare_for_training(model: Any, cfg: "Config") -> Any:
     """Attach adapters or set ``requires_grad`` per ``finetuning_type``; returns the model to train."""
     method = cfg.method
+    # A KV cache during training also makes transformers ignore packed-sequence boundaries.
+    model.config.use_cache = False
     quantized = cfg.model.quantization_bit is not None
     if quantized:
         from peft import prepare_model_for_kbit_training
@@ -71,7 +73,6 @@ def prepare_for_training(model: Any, cfg: "Config") -> Any:
             param.requires_grad_(True)
     if method.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return model

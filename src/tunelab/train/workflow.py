@@ -44,7 +44,12 @@ def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
 
     from tunelab.config.schema import TRAINING_DEFAULTS
 
+    import torch
+
     kwargs = {**TRAINING_DEFAULTS, **cfg.training}
+    if not torch.cuda.is_available():
+        # accelerate only forms a gloo process group across CPU processes when told it is on CPU.
+        kwargs.setdefault("use_cpu", True)
     kwargs.update(
         output_dir=str(run_path),
         run_name=run_name,
