@@ -61,44 +61,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device_names() -> list[str]:
-    from tunelab.model.memory_time import DEVICES
-
-    return list(DEVICES)
-
-
-def run(args: argparse.Namespace) -> int:
-    from tunelab.model.memory import estimate_memory, format_estimate
-
-    device_name, memory = _device(args)
-    if args.gpus < 1:
-        raise ConfigError(f"must be at least 1, got {args.gpus}", where="--gpus")
-    cfg = load_recipe(args)
-    est = estimate_memory(cfg, gpu_memory_bytes=memory, num_gpus=args.gpus)
-    timing = _time_estimate(args, cfg, est, device_name)
-    if args.json:
-        payload = est.to_dict()
-        payload["device"] = device_name
-        payload["time"] = timing.to_dict() if timing else None
-        print(json.dumps(payload, indent=2))
-        return 0
-    print(format_estimate(est))
-    if timing:
-        from tunelab.model.memory_time import format_time
-
-        print(format_time(timing))
-    else:
-        print("time: unknown device throughput; pass --gpu NAME or --calibrate")
-    return 0
-
-
-def _split_recipe(recipe: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
-    # argparse puts a lone key=value in the optional recipe slot
-    if recipe and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
-        return None, [recipe, *overrides]
-    return recipe, list(overrides)
-
-
 def _device(args: argparse.Namespace) -> tuple[str | None, int | None]:
     """(table device name, memory per GPU in bytes) from the flags, else the detected GPU."""
     from tunelab.model.memory import detect_device_memory, parse_size

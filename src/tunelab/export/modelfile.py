@@ -72,7 +72,7 @@ def render_modelfile(tokenizer: Any, source: str) -> tuple[str, str | None]:
     template = template if isinstance(template, str) else None
     family = template_family(template)
     lines = ["# Ollama Modelfile written by `tunelab export`.",
-             f"# Import with: ollama create my-model -f Modelfile", f"FROM {source}", ""]
+             "# Import with: ollama create my-model -f Modelfile", f"FROM {source}", ""]
     if family:
         lines += [f'TEMPLATE """{FAMILIES[family][1]}"""', ""]
         system = default_system(tokenizer, family)

@@ -10,7 +10,6 @@ figures have not yet been compared with measured peaks on a GPU.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from tunelab.model.memory_advice import (
 from tunelab.model.memory_parts import GIB, price
 from tunelab.model.memory_plan import Plan, plan_from_config
 from tunelab.model.memory_shape import ModelShape, load_model_config, shape_of
+from tunelab.sizes import parse_size as _parse_size
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -167,25 +167,10 @@ def detect_device_memory() -> int | None:
     return int(torch.cuda.get_device_properties(0).total_memory)
 
 
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_UNIT = {"": 1024**3, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
 def parse_size(value: str | int | float) -> int:
-    """``"24GB"``, ``"1.5GiB"``, ``"500MB"`` or ``24`` (a plain number means GB) -> bytes.
+    """GPU memory in bytes: ``"24GB"``, ``"1.5GiB"``, ``"500MB"`` or ``24`` (a plain number means GB).
 
-    GB and GiB both mean 2**30 bytes: GPU makers' "24 GB" card holds 24 GiB, so decimal units
-    would understate every card by 7%.
+    GB and GiB both mean 2**30 bytes here: GPU makers' "24 GB" card holds 24 GiB, so decimal
+    units would understate every card by 7%.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"not a memory size: {value!r}")
-    if isinstance(value, (int, float)):
-        number, unit = float(value), ""
-    else:
-        match = _SIZE.match(str(value))
-        if not match or (match.group(2) == "" and match.group(3)):
-            raise ValueError(f"not a memory size: {value!r} (write e.g. 24GB, 1.5GiB or 500MB)")
-        number, unit = float(match.group(1)), match.group(2).lower()
-    if number <= 0:
-        raise ValueError(f"a memory size must be positive, got {value!r}")
-    return int(number * _UNIT[unit])
+    return _parse_size(value, where="GPU memory", binary=True)
