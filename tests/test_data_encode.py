@@ -140,7 +140,8 @@ def _per_token_loss(model, batch) -> float:
     return total.item() / (labels != IGNORE_INDEX).sum().item()
 
 
-def test_padded_and_packed_padding_free_losses_match(tiny_chat_path, chat_tok):
+@pytest.mark.parametrize("flatten", [True, False], ids=["one-padding-free-row", "padded-packed-rows"])
+def test_padded_and_packed_losses_match(tiny_chat_path, chat_tok, flatten):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_chat_path, attn_implementation="sdpa")
@@ -151,10 +152,11 @@ def test_padded_and_packed_padding_free_losses_match(tiny_chat_path, chat_tok):
     model.train()  # dropout is 0 in the tiny config; train mode is what the trainer runs
     with torch.no_grad():
         padded = _per_token_loss(model, PaddingCollator(chat_tok.pad_token_id)(rows))
-        packed_batch = PackedCollator()(pack_rows(rows, 64))
+        packed_batch = PackedCollator(chat_tok.pad_token_id, flatten=flatten)(pack_rows(rows, 64))
         packed = _per_token_loss(model, packed_batch)
         leaky = _per_token_loss(model, {k: v for k, v in packed_batch.items() if k != "position_ids"})
-    assert packed_batch["input_ids"].shape[0] == 1 and "attention_mask" not in packed_batch
+    rows_in_batch = packed_batch["input_ids"].shape[0]
+    assert (rows_in_batch == 1 if flatten else rows_in_batch > 1) and "attention_mask" not in packed_batch
     assert abs(packed - padded) < 1e-5
     assert abs(leaky - padded) > 1e-4  # proves the boundaries matter, so the check above means something
 

@@ -95,25 +95,48 @@ class PaddingCollator:
 
 @dataclass
 class PackedCollator:
-    """Padding-free batches: every row of the batch concatenated into ONE row of shape
-    ``(1, total)`` with restarting ``position_ids`` and no attention mask.
+    """Batches of packed rows, samples kept apart by restarting ``position_ids``.
+
+    ``flatten=True`` (for varlen kernels such as FlashAttention 2) concatenates the batch into ONE
+    padding-free row of shape ``(1, total)``. Otherwise each packed row stays a row, padded at
+    its end to the longest: kernels without varlen support pay attention cost quadratic in the
+    row length, so one 4x-longer row would cost 4x more than four rows. The padding forms its
+    own segment (positions restart at 0, labels ignored), so no real token ever sees it.
 
     The batch carries ``use_cache=False``: transformers 5 only derives sample boundaries from
     ``position_ids`` when no KV cache exists, and a model whose config says ``use_cache: true``
     builds one even in training, silently letting samples attend to each other.
     """
 
+    def __init__(self, pad_token_id: int = 0, flatten: bool = True, pad_to_multiple_of: int = 8):
+        self.pad_token_id = pad_token_id
+        self.flatten = flatten
+        self.multiple = pad_to_multiple_of
+
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
-        ids, labels, positions = [], [], []
-        for f in features:
-            n = len(f["input_ids"])
-            ids += list(f["input_ids"])
-            # a row boundary is always a sample boundary, whatever the row's own first label
-            labels += [IGNORE_INDEX] + list(f["labels"][1:])
-            positions += list(f["position_ids"]) if "position_ids" in f else list(range(n))
-        return {"input_ids": torch.tensor([ids], dtype=torch.long),
-                "labels": torch.tensor([labels], dtype=torch.long),
-                "position_ids": torch.tensor([positions], dtype=torch.long),
+        rows = [self._row(f) for f in features]
+        if self.flatten:
+            rows = [tuple(sum((list(r[i]) for r in rows), []) for i in range(3))]
+        width = max(len(r[0]) for r in rows)
+        if not self.flatten:
+            width = -(-width // self.multiple) * self.multiple
+        ids, labels, positions = zip(*(self._pad(r, width) for r in rows))
+        return {"input_ids": torch.tensor(ids, dtype=torch.long),
+                "labels": torch.tensor(labels, dtype=torch.long),
+                "position_ids": torch.tensor(positions, dtype=torch.long),
                 "use_cache": False}
+
+    @staticmethod
+    def _row(f: dict) -> tuple[list, list, list]:
+        n = len(f["input_ids"])
+        # a row boundary is always a sample boundary, whatever the row's own first label
+        labels = [IGNORE_INDEX] + list(f["labels"][1:])
+        positions = list(f["position_ids"]) if "position_ids" in f else list(range(n))
+        return list(f["input_ids"]), labels, positions
+
+    def _pad(self, row: tuple[list, list, list], width: int) -> tuple[list, list, list]:
+        gap = width - len(row[0])
+        return (row[0] + [self.pad_token_id] * gap, row[1] + [IGNORE_INDEX] * gap,
+                row[2] + list(range(gap)))

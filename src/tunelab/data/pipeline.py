@@ -38,9 +38,12 @@ class PreparedData:
     reports: list[ValidationReport] = field(default_factory=list)
     template: TemplateInfo | None = None
 
-    def collator(self, pad_token_id: int):
-        """The batch builder these rows need: padding-free for packed rows, right padding otherwise."""
-        return PackedCollator() if self.stats.get("packed") else PaddingCollator(pad_token_id)
+    def collator(self, pad_token_id: int, flatten: bool = False):
+        """The batch builder these rows need: packed rows (flattened into one padding-free row
+        when ``flatten``, for varlen attention kernels), right padding otherwise."""
+        if self.stats.get("packed"):
+            return PackedCollator(pad_token_id, flatten=flatten)
+        return PaddingCollator(pad_token_id)
 
 
 def encoding_options(d, stage: str) -> dict:

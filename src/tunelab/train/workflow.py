@@ -152,19 +152,11 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     log(plan.describe())
     trainer = Trainer(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
-        data_collator=_collator(tokenizer, prepared), processing_class=tokenizer,
+        data_collator=prepared.collator(
+            tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2"), processing_class=tokenizer,
         callbacks=[RunEventsCallback(run, cfg.model.model_name_or_path), LossProgressCallback()])
     trainer.remove_callback(PrinterCallback)
     return trainer, plan
-
-
-def _collator(tokenizer: Any, prepared: Any) -> Any:
-    """Padding-free concatenation for packed rows; right padding otherwise."""
-    from tunelab.data.collate import PackedCollator, PaddingCollator
-
-    if prepared.stats.get("packed"):
-        return PackedCollator()
-    return PaddingCollator(pad_token_id=tokenizer.pad_token_id)
 
 
 def _print_estimate(cfg: "Config", world_size: int) -> Any:
