@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from tunelab.errors import ModelError
+from tunelab.model.memory_advice import is_oom_error
 from tunelab.infer.engine import ChatEngine, Prepared
 from tunelab.infer.loading import (
     attach_adapters,
@@ -84,15 +85,9 @@ class BatchScheduler:
         return batch
 
 
-def _is_oom(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or \
-        "out of memory" in text or "not enough memory" in text
-
-
 def _explain(exc: Exception, batch: list[Row]) -> Exception:
     """A generation failure as the user should read it (out of memory says what to lower)."""
-    if _is_oom(exc) and batch:
+    if is_oom_error(exc) and batch:
         longest = max(len(r.prompt_ids) + r.max_new_tokens for r in batch)
         return ModelError(f"out of memory generating a batch of {len(batch)} rows of up to "
                           f"{longest} tokens", where="generation",
@@ -116,7 +111,7 @@ class HfChatEngine(ChatEngine):
         try:
             model = load_model(model_args, device=self.device)
         except (RuntimeError, MemoryError) as exc:
-            if not _is_oom(exc):
+            if not is_oom_error(exc):
                 raise
             raise ModelError(f"out of memory loading the model on {self.device}",
                              where=f"model {base_path}",

@@ -11,7 +11,7 @@ from tunelab.model.memory_parts import GIB, price
 from tunelab.model.memory_plan import Plan
 from tunelab.model.memory_shape import ModelShape
 
-_OOM_MESSAGES = ("out of memory", "CUDA error: out of memory", "DefaultCPUAllocator: can't allocate memory")
+_OOM_MESSAGES = ("out of memory", "not enough memory", "defaultcpuallocator: can't allocate memory")
 _GPU_STEPS = (2, 4, 8, 16)
 _CLOSEST = 5
 
@@ -182,7 +182,9 @@ def is_oom_error(exc: BaseException) -> bool:
     oom_type = getattr(torch, "OutOfMemoryError", None) if torch else None
     if oom_type is not None and isinstance(exc, oom_type):
         return True
-    return isinstance(exc, (RuntimeError, MemoryError)) and any(m in str(exc) for m in _OOM_MESSAGES)
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OOM_MESSAGES)
 
 
 def explain_oom(exc: BaseException, *, step: int | None, estimate: Any, peak_bytes: int | None) -> str:
