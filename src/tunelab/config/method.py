@@ -35,6 +35,10 @@ class MethodArgs:
                                                  "layers, or 'all'.", factory=lambda: ["all"])
     freeze_extra_modules: list[str] | None = option(None, "freeze: extra top-level modules to train, "
                                                     "e.g. embed_tokens,norm.")
+    chunked_loss: bool = option(
+        True, "Compute the loss from hidden states in chunks, only where labels are, without the "
+        "full logits tensor (same loss, far less memory). Models whose logits are soft-capped or "
+        "scaled, and multi-process runs, use the model's own loss.")
     gradient_checkpointing: bool | None = option(
         None, "Recompute activations to save memory. Unset: off (it costs ~30% speed); turn it on "
         "when memory is short.")

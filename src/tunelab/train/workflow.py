@@ -138,6 +138,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
                    run: RunDir) -> tuple[Any, Any]:
     from transformers import PrinterCallback, Trainer
 
+    from tunelab.train.loss import ChunkedLossTrainer
+
     from tunelab.model import trainable_parameters
     from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
     from tunelab.train.plan import plan_steps
@@ -150,7 +152,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     log(f"{cfg.method.finetuning_type}: {trainable:,} trainable of {total:,} parameters "
         f"({100 * trainable / max(total, 1):.4f}%)")
     log(plan.describe())
-    trainer = Trainer(
+    trainer_class = ChunkedLossTrainer if cfg.method.chunked_loss else Trainer
+    trainer = trainer_class(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
         data_collator=prepared.collator(
             tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2"), processing_class=tokenizer,
