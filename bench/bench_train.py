@@ -25,6 +25,8 @@ CONFIGS = {
     # name: (runner, extra recipe keys)
     "tunelab": ("tunelab", []),
     "tunelab_unpacked": ("tunelab", ["packing=false"]),
+    "tunelab_padding_free": ("tunelab", ["packing=false", "padding_free=true"]),
+    "tunelab_full_logits": ("tunelab", ["chunked_loss=false"]),
     "tunelab_checkpointing": ("tunelab", ["gradient_checkpointing=true"]),
     "hf_peft_baseline": ("baseline", []),
 }

@@ -20,8 +20,12 @@ class DataArgs:
     max_samples: int | None = option(None, "Use at most this many rows from each dataset.")
     val_size: float = option(0.0, "Hold out this fraction (<1) or this many rows (>=1) for evaluation.")
     packing: bool | None = option(
-        None, "Concatenate samples into full rows without cross-contamination (per-sample "
-        "position ids). Unset: on for pt and sft.")
+        None, "Concatenate samples into full rows of cutoff_len without cross-contamination "
+        "(per-sample position ids). Unset: on for pt, off for sft (whose batches are padding-free).")
+    padding_free: bool = option(
+        True, "Without packing: concatenate each batch's samples into one row with per-sample "
+        "position ids instead of padding them (same samples per step, no pad tokens computed, "
+        "samples never see each other).")
     neat_packing: bool = option(False, "Packing that keeps samples apart (always true in TuneLab; kept "
                                 "for LLaMA-Factory recipes).")
     train_on_prompt: bool = option(False, "Also train on prompt tokens, not only assistant turns.")

@@ -156,7 +156,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     trainer = trainer_class(
         model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
         data_collator=prepared.collator(
-            tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2"), processing_class=tokenizer,
+            tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2",
+            padding_free=cfg.data.padding_free), processing_class=tokenizer,
         callbacks=[RunEventsCallback(run, cfg.model.model_name_or_path), LossProgressCallback()])
     trainer.remove_callback(PrinterCallback)
     return trainer, plan
