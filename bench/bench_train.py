@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     # name: (runner, extra recipe keys)
-    "tunelab": ("tunelab", []),
-    "tunelab_unpacked": ("tunelab", ["packing=false"]),
-    "tunelab_padding_free": ("tunelab", ["packing=false", "padding_free=true"]),
+    "tunelab": ("tunelab", []),  # defaults: padding-free batches, chunked loss
+    "tunelab_packed": ("tunelab", ["packing=true"]),
+    "tunelab_padded": ("tunelab", ["padding_free=false"]),
     "tunelab_full_logits": ("tunelab", ["chunked_loss=false"]),
     "tunelab_checkpointing": ("tunelab", ["gradient_checkpointing=true"]),
     "hf_peft_baseline": ("baseline", []),
