@@ -212,7 +212,10 @@ def explain_oom(exc: BaseException, *, step: int | None, estimate: Any, peak_byt
 def _oom_suggestions(estimate: Any) -> list[Suggestion]:
     if estimate.plan is None or estimate.shape is None:
         return list(estimate.suggestions)
-    budget = estimate.device_memory if not estimate.fits else int(0.75 * estimate.total)
+    # Aim below the device when it is known and the estimate already said "too big"; otherwise
+    # (the estimate said it fits, or no device is known) aim 25% below the estimate.
+    known = estimate.device_memory and not estimate.fits
+    budget = estimate.device_memory if known else int(0.75 * estimate.total)
     return suggest_changes(estimate.plan, estimate.shape, budget) or list(estimate.suggestions)
 
 

@@ -221,6 +221,11 @@ def _explain_failure(exc: Exception, trainer: Any, run: RunDir, estimate: Any) -
         return exc
     import torch
 
-    peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    if torch.cuda.is_available():
+        peak = torch.cuda.max_memory_allocated()
+    else:  # on CPU the process's peak resident memory is the closest measure
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return RunError(explain_oom(exc, step=trainer.state.global_step, estimate=estimate, peak_bytes=peak),
                     where=f"run {run.path}")
