@@ -41,4 +41,4 @@ class MethodArgs:
         "scaled, and multi-process runs, use the model's own loss.")
     gradient_checkpointing: bool | None = option(
         None, "Recompute activations to save memory. Unset: off (it costs ~30% speed); turn it on "
-        "when memory is short.")
+        "when memory is short.", aliases=("activation_checkpointing",))

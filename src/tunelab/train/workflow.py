@@ -55,8 +55,6 @@ def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
         run_name=run_name,
         do_train=cfg.method.do_train,
         do_eval=cfg.method.do_eval,
-        # TuneLab enables checkpointing itself (prepare_for_training) so it also works for PEFT.
-        gradient_checkpointing=False,
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
     )
