@@ -42,15 +42,26 @@ def cfg(data_dir, **keys):
 
 
 def test_sft_stats_packing_and_reports(data_dir, tok):
-    prepared = prepare_datasets(cfg(data_dir), tok, "sft")
+    prepared = prepare_datasets(cfg(data_dir, packing=True), tok, "sft")
     s = prepared.stats
     assert (s["rows_read"], s["rows_invalid"], s["samples"], s["cache"]) == (13, 1, 12, "miss")
     assert s["packed"] and s["packed_rows"] == len(prepared.train) < 12
     assert set(prepared.train.column_names) == {"input_ids", "labels", "position_ids"}
     assert 0 < s["trainable_tokens"] < s["total_tokens"] == sum(len(r) for r in prepared.train["input_ids"])
     assert "qa.json:13: empty assistant turn" in prepared.reports[0].format()
-    batch = prepared.collator(tok.pad_token_id)([prepared.train[0], prepared.train[1]])
+    batch = prepared.collator(tok.pad_token_id, flatten=True)([prepared.train[0], prepared.train[1]])
     assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch
+
+
+def test_sft_default_is_unpacked_with_padding_free_batches(data_dir, tok):
+    prepared = prepare_datasets(cfg(data_dir), tok, "sft")
+    assert not prepared.stats["packed"] and len(prepared.train) == prepared.stats["samples"] == 12
+    rows = [prepared.train[i] for i in range(3)]
+    free = prepared.collator(tok.pad_token_id, padding_free=True)(rows)
+    assert free["input_ids"].shape == (1, sum(len(r["input_ids"]) for r in rows))
+    assert free["position_ids"][0].tolist() == [p for r in rows for p in range(len(r["input_ids"]))]
+    padded = prepared.collator(tok.pad_token_id)(rows)
+    assert padded["input_ids"].shape[0] == 3 and "attention_mask" in padded
 
 
 def test_cache_hit_and_misses(data_dir, tok):

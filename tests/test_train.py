@@ -53,7 +53,7 @@ def identity_answers(question_starts):
 def test_lora_sft_learns_the_identity_answers(tmp_path, tunelab_env):
     out = tmp_path / "run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", f"output_dir={out}", env=tunelab_env)
-    assert "effective batch: 4 (per device) x 1 (gradient accumulation) x 1 (devices)" in proc.stdout
+    assert "effective batch: 8 (per device) x 1 (gradient accumulation) x 1 (devices)" in proc.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "completed"
     assert manifest["config_given"]["lora_rank"] == 8
