@@ -89,3 +89,12 @@ def test_train_help_lists_keys_from_field_metadata():
     assert proc.returncode == 0
     for key in ("lora_rank", "cutoff_len", "resume_from_checkpoint", "adapter_name_or_path"):
         assert key in proc.stdout
+
+
+def test_keys_transformers_dropped_are_accepted_and_reported():
+    cfg = load_config(None, ["logging_dir=logs", "warmup_ratio=0.1", "evaluation_strategy=steps"])
+    assert cfg.training["warmup_steps"] == pytest.approx(0.1)
+    assert cfg.training["eval_strategy"] == "steps"
+    assert any("logging_dir" in note for note in cfg.notes)
+    with pytest.raises(ConfigError, match="warmup_ratio.*below 1"):
+        load_config(None, ["warmup_ratio=5"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 
 from tunelab.config import describe_keys, load_config
@@ -20,7 +21,10 @@ def load_recipe(args: argparse.Namespace, extra: dict | None = None):
     if recipe and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
         recipe, overrides = None, [recipe, *overrides]
     pairs = overrides + [f"{k}={v}" for k, v in (extra or {}).items() if v is not None]
-    return load_config(recipe, pairs)
+    cfg = load_config(recipe, pairs)
+    for note in cfg.notes:
+        print(f"tunelab: note: {note}", file=sys.stderr)
+    return cfg
 
 
 def keys_epilog(sections: tuple[str, ...] | None = None) -> str:

@@ -73,7 +73,5 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.export import run_export
 
     cfg = load_recipe(args, extra=flag_overrides(args))
-    for note in cfg.notes:
-        print(f"note: {note}")
     run_export(cfg)
     return 0
