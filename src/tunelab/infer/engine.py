@@ -7,6 +7,7 @@ callers and cancellation live here, so every backend behaves the same.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import queue
 import threading
@@ -102,7 +103,7 @@ def _delta(index: int, kind: str, text: str) -> ChatDelta:
     return ChatDelta(index, reasoning=text) if kind == "reasoning" else ChatDelta(index, content=text)
 
 
-class ChatEngine:
+class ChatEngine(abc.ABC):
     """Base class of every backend. Public methods are safe to call from many threads or
     coroutines at once; backends batch concurrent requests."""
 
@@ -249,10 +250,11 @@ class ChatEngine:
                                     "with a longer context")
         return min(budget, limit - prompt_len)
 
+    @abc.abstractmethod
     def _submit(self, prepared: Prepared, sink: Callable[[tuple], None]) -> Callable[[], None]:
         """Start generating ``len(prepared.params)`` answers, delivering ``(index, event)`` to
-        ``sink`` from any thread; return a function that cancels whatever is still running."""
-        raise NotImplementedError
+        ``sink`` from any thread; return a function that cancels whatever is still running.
+        Each backend (Hugging Face, vLLM) implements this; everything else is shared."""
 
 
 def create_engine(cfg: "Config") -> ChatEngine:
