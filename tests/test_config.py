@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tunelab.config import Config, build_config, check_config, load_config
+from tunelab.config.checks import check_can_train
 from tunelab.config.data import DataArgs
 from tunelab.config.method import MethodArgs
 from tunelab.errors import ConfigError
@@ -186,9 +187,22 @@ def test_bad_recipes_are_config_errors_in_a_real_train(tmp_path, body, overrides
     assert not list(tmp_path.rglob("manifest.json"))
 
 
-def test_all_bad_recipes_at_once_list_every_key():
+def test_all_bad_recipes_at_once_list_every_key(tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(ConfigError) as info:
         load_config(None, ["learning_rate=inf", "warmup_ratio=abc", "save_steps=-5",
-                           "val_size=1.5", "finetuning_type=full", "use_dora=true"])
+                           "val_size=1.5", "finetuning_type=full", "use_dora=true",
+                           f"output_dir={tmp_path / 'a_file'}"])
     assert [p.key for p in info.value.problems] == ["learning_rate", "warmup_ratio", "save_steps",
-                                                    "val_size", "use_dora"]
+                                                    "val_size", "output_dir", "use_dora"]
+
+
+def test_deepspeed_is_needed_to_train_but_not_to_estimate(tmp_path):
+    if importlib.util.find_spec("deepspeed") is not None:
+        pytest.skip("DeepSpeed is installed here")
+    cfg = build_config({"deepspeed": {"zero_optimization": {"stage": 3}}})
+    with pytest.raises(ConfigError, match="key 'deepspeed'.*not installed") as info:
+        check_can_train(cfg)
+    assert "pip install deepspeed" in str(info.value)
+    with pytest.raises(ConfigError, match="deepspeed.*not found"):
+        build_config({"deepspeed": str(tmp_path / "missing.json")})

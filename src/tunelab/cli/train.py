@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.train.launch import already_launched, relaunch, wanted_processes
     from tunelab.train.output import resolve_output, resolve_resume
 
+    from tunelab.config.checks import check_can_train
+
     cfg = load_recipe(args)
+    check_can_train(cfg)
     nproc = wanted_processes()
     if nproc > 1 and not already_launched():
         run_path, run_name = resolve_output(cfg)

@@ -79,22 +79,24 @@ def _output_dir_problems(output_dir: str | None) -> list[ConfigError]:
 
 
 def _deepspeed_problems(value: Any) -> list[ConfigError]:
-    if value is None:
-        return []
-    found = []
-    if importlib.util.find_spec("deepspeed") is None:
-        found.append(_problem("deepspeed", value, "DeepSpeed is not installed",
-                              "a DeepSpeed config once DeepSpeed is installed",
-                              "run `pip install deepspeed`, or remove the key to train without it"))
     if isinstance(value, str) and not value.strip().startswith("{") and not Path(value).is_file():
-        found.append(_problem("deepspeed", value, f"config file {value} not found",
-                              "a DeepSpeed JSON file or a mapping"))
-    return found
+        return [_problem("deepspeed", value, f"config file {value} not found",
+                         "a DeepSpeed JSON file or a mapping")]
+    return []
+
+
+def check_can_train(cfg: "Config") -> None:
+    """Raise ConfigError when this machine lacks what the recipe needs to train (other commands,
+    e.g. estimating a DeepSpeed recipe for another machine, do not need it)."""
+    value = cfg.training.get("deepspeed")
+    if value is not None and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("DeepSpeed is not installed", where="key 'deepspeed'", key="deepspeed",
+                          value=value, allowed="a DeepSpeed config once DeepSpeed is installed",
+                          hint="run `pip install deepspeed`, or remove the key to train without it")
 
 
 def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:
-    return ConfigError(f"'{a}' conflicts with '{b}': {why}", where=f"key '{a}'", key=a,
-                       hint=fix)
+    return ConfigError(f"conflicts with '{b}': {why}", where=f"key '{a}'", key=a, hint=fix)
 
 
 def _conflicts(cfg: "Config") -> list[ConfigError]:

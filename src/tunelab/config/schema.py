@@ -215,9 +215,11 @@ def _check_ratio(key: str, value: Any) -> None:
                           hint="use warmup_steps for a number of steps")
 
 
-def _unknown_key(key: str) -> ConfigError:
+def _unknown_key(key: Any) -> ConfigError:
+    key = str(key)  # YAML allows `1: x`; name it like any other key
     known = [name for s in describe_keys() for name in (s.key, *s.aliases)]
     close = suggest(key, known) or suggest(key, list(_hf_training_fields()))
-    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
+    known_text = "`tunelab train --help` lists every key"
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? ({known_text})" if close else known_text
     return ConfigError("unknown key", where=f"key '{key}'", key=key, suggestions=tuple(close),
-                       hint=(hint + " " if hint else "") + "(`tunelab train --help` lists every key)")
+                       hint=hint)

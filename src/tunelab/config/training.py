@@ -17,7 +17,7 @@ from tunelab.config.fields import option
 
 # Defaults we choose differently from Hugging Face's TrainingArguments (always passed on).
 TRAINING_DEFAULTS: dict[str, Any] = {
-    "report_to": "none",
+    "report_to": ["none"],
     "logging_steps": 10,
     "save_steps": 500,
     "remove_unused_columns": False,
@@ -120,10 +120,11 @@ class TrainingArgs:
     dataloader_num_workers: int = option(
         0, "Worker processes that load batches (0: in the training process).",
         help_zh="加载批数据的子进程数（0：在训练进程内加载）。", min=0)
-    report_to: str = option(
-        TRAINING_DEFAULTS["report_to"], "Where to send metrics besides the run directory: none, "
-        "tensorboard, wandb, mlflow, ... or all.",
-        help_zh="除运行目录外，指标还发送到哪里：none、tensorboard、wandb、mlflow …… 或 all。")
+    report_to: list[str] = option(
+        None, "Where to send metrics besides the run directory: none, or one or more of "
+        "tensorboard, wandb, mlflow, ... (comma-separated), or all.",
+        factory=lambda: list(TRAINING_DEFAULTS["report_to"]),
+        help_zh="除运行目录外，指标还发送到哪里：none，或 tensorboard、wandb、mlflow 等中的一个或多个（逗号分隔），或 all。")
     deepspeed: str | dict | None = option(
         None, "DeepSpeed config: a JSON file path or a mapping (needs `pip install deepspeed`).",
         help_zh="DeepSpeed 配置：JSON 文件路径或映射（需要 `pip install deepspeed`）。")
