@@ -3,6 +3,7 @@ states a key's range or choices (request schemas, sampling checks, CLI flags, tr
 itself) agrees with it."""
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -38,10 +39,11 @@ def test_no_key_or_alias_is_declared_twice():
     names = list(_declared_names())
     twice = sorted({n for n in names if names.count(n) > 1})
     assert twice == []
-    assert len(describe_keys()) == len({s.key for s in describe_keys()})
+    assert len(describe_keys()) == len({s.key for s in describe_keys()}) == len(set(describe_keys()))
 
 
 def test_every_key_has_complete_metadata():
+    json.dumps([dataclasses.asdict(spec) for spec in describe_keys()])  # the board ships it as JSON
     for spec in describe_keys():
         assert isinstance(spec, KeySpec)
         assert spec.type in TYPES, spec

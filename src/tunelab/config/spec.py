@@ -58,6 +58,9 @@ class KeySpec:
     aliases: tuple[str, ...] = ()
     optional: bool = False
 
+    def __hash__(self) -> int:  # `when` is a dict and `default` may be a list: hash the name
+        return hash((self.section, self.key))
+
     def applies(self, values: dict) -> bool:
         """Whether the key matters given the other keys' values (missing ones: their default)."""
         for other, allowed in (self.when or {}).items():
