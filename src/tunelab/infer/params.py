@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tunelab.config.spec import check_value
+from tunelab.config.spec import check_value, field_bounds
 
-# Fields whose bounds the recipe spec declares under the same key.
-_CHECKED = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
+# Each sampling setting's allowed range, as pydantic Field bounds, read from the recipe spec (the
+# one declaration, tunelab.config.infer): SamplingParams.checked() enforces it for recipes and
+# the engine, and the API's request schemas (serve/schemas.py) are built from it.
+RANGES: dict[str, dict[str, float]] = {
+    key: field_bounds(key)
+    for key in ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
+}
 
 if TYPE_CHECKING:
     from tunelab.config.infer import InferArgs
@@ -50,6 +55,6 @@ class SamplingParams:
     def checked(self) -> "SamplingParams":
         """Raise ConfigError naming the first field out of range; return self otherwise.
         The bounds are the recipe spec's (``tunelab.config.infer``)."""
-        for name in _CHECKED:
+        for name in RANGES:
             check_value(name, getattr(self, name), where=f"'{name}'")
         return self
