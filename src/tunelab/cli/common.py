@@ -8,7 +8,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from tunelab.config import Config, KeySpec, describe_keys, load_config, spec_for
+from tunelab.config import KeySpec, describe_keys, load_config, spec_for
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override any recipe key, e.g. learning_rate=2e-4 num_train_epochs=1")
 
 
-def load_recipe(args: argparse.Namespace, extra: dict | None = None) -> Config:
+def load_recipe(args: argparse.Namespace, extra: dict | None = None):
     """The validated Config from ``args.recipe`` + ``args.overrides`` (+ values from flags)."""
     recipe, overrides = args.recipe, list(args.overrides or [])
     if recipe and "=" in recipe and not recipe.endswith((".yaml", ".yml")):
