@@ -14,17 +14,17 @@ import pytest
 
 from tunelab.config import load_config
 from tunelab.errors import ModelError
-from tunelab.model.memory import (
+from tunelab.cli.format_estimate import format_estimate
+from tunelab.estimate import (
     detect_device_memory,
     estimate_memory,
     explain_oom,
-    format_estimate,
     is_oom_error,
     model_shape,
     parse_size,
 )
-from tunelab.model.memory_parts import GIB
-from tunelab.model.memory_time import calibrate, estimate_time, flops_per_token, match_device
+from tunelab.estimate.parts import GIB
+from tunelab.estimate.timing import calibrate, estimate_time, flops_per_token, match_device
 
 GB = 1024**3
 
@@ -153,7 +153,7 @@ def test_seventy_b_on_24gb_does_not_fit_and_advice_is_smaller(llama70b):
     assert est.fits is False and est.suggestions
     assert all(s.total < est.total for s in est.suggestions)
     text = format_estimate(est)
-    assert "does NOT fit" in text and "GPU accuracy is unmeasured" in text
+    assert "does NOT fit" in text and "not yet measured on a GPU" in text
 
 
 def test_fits_and_sharding(llama7b):
@@ -268,7 +268,7 @@ def test_cli_prints_breakdown(llama7b, tmp_path):
                 "--samples", "5000")
     assert done.returncode == 0, done.stderr
     for word in ("weights", "activations", "optimizer state", "logits", "total peak", "fits",
-                 "s per optimizer step", "GPU accuracy is unmeasured"):
+                 "s per optimizer step", "not yet measured on a GPU"):
         assert word in done.stdout
     as_json = _cli(str(path), "--gpu-memory", "8GB", "--json")
     payload = json.loads(as_json.stdout)

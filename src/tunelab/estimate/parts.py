@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunelab.errors import ConfigError
-from tunelab.model.memory_plan import Plan
-from tunelab.model.memory_shape import ModelShape, layer_of
+from tunelab.estimate.plan import Plan
+from tunelab.estimate.shape import ModelShape, layer_of
 
 GIB = 1024**3
 CUDA_CONTEXT_BYTES = 512 * 1024**2  # CUDA context + cuBLAS workspace, outside torch's allocator
