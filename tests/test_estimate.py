@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,17 +14,16 @@ import pytest
 
 from tunelab.config import load_config
 from tunelab.errors import ModelError
-from tunelab.model.memory import (
+from tunelab.cli.format_estimate import format_estimate
+from tunelab.estimate import (
     detect_device_memory,
     estimate_memory,
     explain_oom,
-    format_estimate,
     is_oom_error,
-    model_shape,
     parse_size,
 )
-from tunelab.model.memory_parts import GIB
-from tunelab.model.memory_time import calibrate, estimate_time, flops_per_token, match_device
+from tunelab.estimate.parts import GIB
+from tunelab.estimate.timing import calibrate, estimate_time, match_device
 
 GB = 1024**3
 
@@ -128,23 +127,13 @@ def test_activations_scale_with_batch_and_checkpointing(llama7b):
     one = estimate_memory(recipe(llama7b, per_device_train_batch_size=1))
     two = estimate_memory(recipe(llama7b, per_device_train_batch_size=2))
     assert two.activations == 2 * one.activations
-    assert two.logits == 2 * one.logits == 2 * 2048 * 32000 * 12
+    assert two.logits == one.logits  # the chunked loss holds one chunk of logits at a time
+    whole = [estimate_memory(recipe(llama7b, per_device_train_batch_size=b, chunked_loss=False)) for b in (1, 2)]
+    assert whole[1].logits == 2 * whole[0].logits > two.logits
     ckpt = estimate_memory(recipe(llama7b, per_device_train_batch_size=1, gradient_checkpointing=True))
     assert ckpt.activations < one.activations / 5
     eager = estimate_memory(recipe(llama7b, per_device_train_batch_size=1, flash_attn="eager"))
     assert eager.activations > one.activations
-
-
-def test_four_bit_weights_are_a_quarter_plus_constants(llama7b):
-    bf16 = estimate_memory(recipe(llama7b))
-    q4 = estimate_memory(recipe(llama7b, quantization_bit=4))
-    shape = model_shape(recipe(llama7b))
-    linear = shape.linear_weight_params
-    others_fp32 = 4 * (shape.total_params - linear)  # upcast by prepare_model_for_kbit_training
-    quantized = q4.weights - others_fp32
-    assert quantized == linear // 2 + linear // 64 + 4 * linear // (64 * 256)
-    assert quantized / (2 * linear) == pytest.approx(0.25, abs=0.01)
-    assert q4.weights < bf16.weights / 2.5
 
 
 def test_seventy_b_on_24gb_does_not_fit_and_advice_is_smaller(llama70b):
@@ -153,7 +142,7 @@ def test_seventy_b_on_24gb_does_not_fit_and_advice_is_smaller(llama70b):
     assert est.fits is False and est.suggestions
     assert all(s.total < est.total for s in est.suggestions)
     text = format_estimate(est)
-    assert "does NOT fit" in text and "GPU accuracy is unmeasured" in text
+    assert "does NOT fit" in text and "not yet measured on a GPU" in text
 
 
 def test_fits_and_sharding(llama7b):
@@ -189,7 +178,7 @@ def test_parse_size_rejects(bad):
         parse_size(bad)
 
 
-def test_explain_oom_and_detection(llama7b):
+def test_explain_oom_names_step_peak_estimate_and_recipe_keys(llama7b):
     import torch
 
     est = estimate_memory(recipe(llama7b), gpu_memory_bytes=24 * GB)
@@ -197,29 +186,36 @@ def test_explain_oom_and_detection(llama7b):
     assert is_oom_error(exc)
     assert is_oom_error(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"))
     assert not is_oom_error(ValueError("bad value"))
+    assert not is_oom_error(RuntimeError("shape mismatch"))
     text = explain_oom(exc, step=17, estimate=est, peak_bytes=int(23.5 * GB))
     assert "step 17" in text and "23.5 GiB" in text and f"{est.total / GIB:.1f} GiB" in text
-    assert "gradient_checkpointing=true" in text or "quantization_bit=4" in text
-    assert detect_device_memory() is None or detect_device_memory() > 0
+    # 8 x 2048 tokens of a 7B model: activations dominate, so checkpointing is the first lever
+    assert "- gradient_checkpointing=true:" in text
+    assert not re.search(r"(^|\s)--[a-z]", text)  # recipe keys, never command-line flags
 
 
-def test_time_formulas(llama7b):
-    from dataclasses import replace
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU answer")
+def test_no_gpu_means_no_device_memory():
+    assert detect_device_memory() is None
 
-    cfg = recipe(llama7b, max_steps=0)
-    est = estimate_memory(cfg)
-    shape, plan = est.shape, est.plan
-    n = shape.total_params - shape.embedding_params
-    attention = shape.num_layers * plan.cutoff_len * shape.q_dim
-    assert flops_per_token(plan, shape) == 4 * n + 4 * attention  # LoRA
-    full = replace(plan, finetuning_type="full")
-    assert flops_per_token(full, shape) == 6 * n + 6 * attention
-    timing = estimate_time(plan, shape, flops_per_second=1e14, source="test", epochs=2, samples=1000)
-    assert timing.total_steps == 2 * 125  # 1000 samples / batch 8
-    assert timing.seconds_per_step == pytest.approx(flops_per_token(plan, shape) * 8 * 2048 / 1e14)
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs an NVIDIA GPU")
+def test_device_memory_is_the_cards_total():
+    import torch
+
+    assert detect_device_memory() == torch.cuda.mem_get_info(0)[1]
+
+
+def test_step_counts_and_device_names(llama7b):
+    est = estimate_memory(recipe(llama7b, max_steps=0))
+    timing = estimate_time(est.plan, est.shape, flops_per_second=1e14, source="test", epochs=2,
+                           samples=1000)
+    assert timing.total_steps == 2 * 125  # 1000 samples / batch 8 (the recipe default), 2 epochs
     assert match_device("NVIDIA A100-SXM4-40GB") == "A100-40GB"
     assert match_device("NVIDIA GeForce RTX 4090") == "RTX 4090"
     assert match_device("NVIDIA H100 80GB HBM3") == "H100"
+    assert match_device("Intel Arc A770") is None
 
 
 def test_calibration_runs_on_cpu(tmp_path):
@@ -241,11 +237,13 @@ def test_hub_id_offline_is_a_clear_model_error(monkeypatch):
 
 
 def test_builtin_model_resolves():
-    testing = pytest.importorskip("tunelab.testing")
-    if not hasattr(testing, "is_builtin"):
-        pytest.skip("tunelab.testing has no built-in models yet")
-    est = estimate_memory(recipe("tunelab/tiny-chat"))
-    assert est.total_params > 0 and est.trainable_params > 0
+    from transformers import AutoModelForCausalLM
+
+    from tunelab.testing import builtin_model_path
+
+    est = estimate_memory(recipe("tunelab/tiny-chat", finetuning_type="full"))
+    model = AutoModelForCausalLM.from_pretrained(builtin_model_path("tunelab/tiny-chat"))
+    assert est.total_params == est.trainable_params == sum(p.numel() for p in model.parameters())
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -254,28 +252,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=120)
 
 
-def _cli_complete() -> bool:
-    from tunelab.cli import COMMANDS
-
-    return all(importlib.util.find_spec(f"tunelab.cli.{name}") for name in COMMANDS)
-
-
-@pytest.mark.skipif(not _cli_complete(), reason="a command module listed in tunelab.cli.COMMANDS is missing")
 def test_cli_prints_breakdown(llama7b, tmp_path):
     path = tmp_path / "recipe.yaml"
     path.write_text(f"model_name_or_path: {llama7b}\nfinetuning_type: lora\ncutoff_len: 1024\n")
+    # 5000 rows / batch 2 x 3 epochs (the default) = 7,500 steps
     done = _cli(str(path), "per_device_train_batch_size=2", "--gpu-memory", "24GB", "--gpu", "A100-80GB",
                 "--samples", "5000")
     assert done.returncode == 0, done.stderr
     for word in ("weights", "activations", "optimizer state", "logits", "total peak", "fits",
-                 "s per optimizer step", "GPU accuracy is unmeasured"):
+                 "s per optimizer step", "not yet measured on a GPU", "7,500 steps"):
         assert word in done.stdout
     as_json = _cli(str(path), "--gpu-memory", "8GB", "--json")
     payload = json.loads(as_json.stdout)
     assert payload["fits"] is False and payload["suggestions"]
 
 
-@pytest.mark.skipif(not _cli_complete(), reason="a command module listed in tunelab.cli.COMMANDS is missing")
 def test_cli_bad_gpu_memory_is_a_clear_error(llama7b):
     done = _cli(f"model_name_or_path={llama7b}", "--gpu-memory", "lots")
     assert done.returncode == 2

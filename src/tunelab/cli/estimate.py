@@ -31,13 +31,14 @@ def register(subparsers: Any) -> None:
 
 
 def _device_names() -> list[str]:
-    from tunelab.model.memory_time import DEVICES
+    from tunelab.estimate.timing import DEVICES
 
     return list(DEVICES)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunelab.model.memory import estimate_memory, format_estimate
+    from tunelab.cli.format_estimate import format_estimate, format_time
+    from tunelab.estimate import estimate_memory
 
     device_name, memory = _device(args)
     if args.gpus < 1:
@@ -53,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_estimate(est))
     if timing:
-        from tunelab.model.memory_time import format_time
-
         print(format_time(timing))
     else:
         print("time: unknown device throughput; pass --gpu NAME or --calibrate")
@@ -63,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _device(args: argparse.Namespace) -> tuple[str | None, int | None]:
     """(table device name, memory per GPU in bytes) from the flags, else the detected GPU."""
-    from tunelab.model.memory import detect_device_memory, parse_size
-    from tunelab.model.memory_time import DEVICES, match_device
+    from tunelab.estimate import detect_device_memory, parse_size
+    from tunelab.estimate.timing import DEVICES, match_device
 
     name = None
     if args.gpu:
@@ -87,26 +86,26 @@ def _device(args: argparse.Namespace) -> tuple[str | None, int | None]:
 def _detected_name() -> str | None:
     import torch
 
-    from tunelab.model.memory_time import match_device
+    from tunelab.estimate.timing import match_device
 
     return match_device(torch.cuda.get_device_name(0))
 
 
 def _time_estimate(args: argparse.Namespace, cfg: Any, est: Any, device_name: str | None) -> Any:
-    from tunelab.model import memory_time
+    from tunelab.estimate import timing
 
     if args.calibrate:
-        from tunelab.model.memory_shape import load_model_config
+        from tunelab.estimate.shape import load_model_config
 
         m = cfg.model
         config = load_model_config(m.model_name_or_path, trust_remote_code=m.trust_remote_code,
                                    cache_dir=m.cache_dir, revision=m.model_revision)
-        rate, source = memory_time.calibrate(config, est.plan, steps=max(1, args.calibrate_steps))
+        rate, source = timing.calibrate(config, est.plan, steps=max(1, args.calibrate_steps))
     elif device_name:
-        rate, source = memory_time.table_rate(device_name)
+        rate, source = timing.table_rate(device_name)
     else:
         return None
-    return memory_time.estimate_time(
+    return timing.estimate_time(
         est.plan, est.shape, flops_per_second=rate, source=source,
         max_steps=cfg.training_value("max_steps"), epochs=cfg.training_value("num_train_epochs"),
         samples=args.samples)

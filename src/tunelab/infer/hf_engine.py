@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from tunelab.errors import ModelError
-from tunelab.model.memory_advice import is_oom_error
+from tunelab.estimate.advice import is_oom_error
 from tunelab.infer.engine import ChatEngine, Prepared
 from tunelab.infer.loading import (
     attach_adapters,

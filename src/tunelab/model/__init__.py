@@ -1,4 +1,4 @@
-"""Tokenizer and model loading, adapters (PEFT), and the memory estimate."""
+"""Tokenizer and model loading, dtype, quantization and adapters (PEFT)."""
 
 from tunelab.model.adapters import (
     adapter_base_model,

@@ -162,7 +162,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
 
 def _print_estimate(cfg: "Config", world_size: int) -> Any:
     """Print the memory estimate before anything heavy loads; warn when it will not fit."""
-    from tunelab.model.memory import detect_device_memory, estimate_memory, format_estimate
+    from tunelab.cli.format_estimate import format_estimate
+    from tunelab.estimate import detect_device_memory, estimate_memory
 
     try:
         estimate = estimate_memory(cfg, gpu_memory_bytes=detect_device_memory(), num_gpus=world_size)
@@ -212,7 +213,7 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
 
 def _explain_failure(exc: Exception, trainer: Any, run: RunDir, estimate: Any) -> Exception:
     """An out-of-memory error becomes a RunError with the step, estimate, peak and suggestions."""
-    from tunelab.model.memory import explain_oom, is_oom_error
+    from tunelab.estimate import explain_oom, is_oom_error
 
     if not is_oom_error(exc):
         return exc

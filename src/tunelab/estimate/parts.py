@@ -3,7 +3,8 @@
 Every formula states what it counts; the comments say which library behaviour it follows
 (PEFT keeps adapters in fp32, ``prepare_model_for_kbit_training`` upcasts the unquantized
 parameters of a QLoRA base, transformers upcasts logits to fp32 for the loss). The figures are
-checked against exact parameter counts on CPU; on a GPU they are not yet measured.
+checked against exact parameter counts and against measured peak memory of CPU training steps
+(activations: see ``activations``); on a GPU they are not yet measured.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunelab.errors import ConfigError
-from tunelab.model.memory_plan import Plan
-from tunelab.model.memory_shape import ModelShape, layer_of
+from tunelab.estimate.activations import activation_bytes, logit_bytes
+from tunelab.estimate.plan import Plan
+from tunelab.estimate.shape import ModelShape, layer_of
 
 GIB = 1024**3
 CUDA_CONTEXT_BYTES = 512 * 1024**2  # CUDA context + cuBLAS workspace, outside torch's allocator
 ALLOCATOR_SLACK = 0.05  # fragmentation in torch's caching allocator
-LOGIT_BYTES_PER_ENTRY = 12  # fp32 upcast logits + fp32 log-softmax + its fp32 gradient
 QUANT_BLOCK = 64  # bitsandbytes 4-bit block size (one absmax per block)
 DOUBLE_QUANT_BLOCK = 256  # second-level block over the 8-bit absmax values
 
@@ -89,43 +90,6 @@ def freeze_trainable(plan: Plan, shape: ModelShape) -> int:
     return count
 
 
-def activation_layers(plan: Plan, shape: ModelShape) -> int:
-    """Decoder layers whose activations autograd keeps: those between the loss and the lowest
-    trainable parameter. Only freeze (last N layers, no checkpointing) stops early."""
-    if plan.finetuning_type != "freeze" or plan.gradient_checkpointing or plan.freeze_extra:
-        return shape.num_layers
-    return plan.freeze_layers if plan.freeze_layers > 0 else shape.num_layers
-
-
-def layer_activation_elements(shape: ModelShape) -> int:
-    """Elements saved per token by one Llama-style decoder layer (SDPA / flash attention).
-
-    attention: RMSNorm (fp32 input = 2 half elements + normalized h) 3h, q/k/v input h, rotated q
-    and k, v, attention output and o_proj input: 4h + 3q + 2kv. MLP: norm 3h, gate/up input h,
-    gate, act(gate), up and down input: 4h + 4i.
-    """
-    h, i = shape.hidden_size, shape.intermediate_size
-    return 8 * h + 3 * shape.q_dim + 2 * shape.kv_dim + 4 * i
-
-
-def activation_bytes(plan: Plan, shape: ModelShape) -> tuple[int, str]:
-    cb, tokens, h = plan.compute_bytes, plan.tokens, shape.hidden_size
-    per_layer = layer_activation_elements(shape) * tokens * cb
-    # eager attention keeps the fp32 softmax and its half-precision copy: heads x seq^2 per row
-    eager = plan.batch_size * shape.num_heads * plan.cutoff_len**2 * (4 + cb) if plan.attention == "eager" else 0
-    outside = 5 * h * tokens * cb  # embedding output, final norm, head input
-    if plan.gradient_checkpointing:
-        # layer inputs are kept; one layer at a time is recomputed in full during backward
-        total = shape.num_layers * h * tokens * cb + per_layer + eager + outside
-        how = f"checkpointed: {shape.num_layers} layer inputs + 1 layer recomputed"
-    else:
-        layers = activation_layers(plan, shape)
-        total = layers * (per_layer + eager) + outside
-        how = f"{layers} layers x {layer_activation_elements(shape):,} values/token"
-    attn = "eager attention (seq^2 scores)" if eager else f"{plan.attention} attention"
-    return total, f"{plan.batch_size} x {plan.cutoff_len} tokens, {how}, {attn}"
-
-
 def weight_bytes(plan: Plan, shape: ModelShape, trainable: int) -> tuple[int, str]:
     """Base weights as loaded (before adapters)."""
     total, wb = shape.total_params, plan.weight_bytes
@@ -190,8 +154,9 @@ def price(plan: Plan, shape: ModelShape) -> Priced:
     adapter, train_bytes = _adapter_and_trainable_bytes(plan, shape, trainable, adapter_params)
     param_bytes = train_bytes // trainable if trainable else 4
     optim, optim_how = optimizer_bytes(plan, trainable, param_bytes)
-    acts, acts_how = activation_bytes(plan, shape)
-    logits = plan.tokens * shape.vocab_size * LOGIT_BYTES_PER_ENTRY
+    targets = set(lora_targets(plan, shape)) if plan.finetuning_type == "lora" else set()
+    acts, acts_how = activation_bytes(plan, shape, targets)
+    logits, logits_how = logit_bytes(plan, shape)
     parts = _shard(plan, {"weights": weights, "adapter": adapter, "gradients": train_bytes,
                           "optimizer": optim, "activations": acts, "logits": logits})
     parts["overlap"] = -_overlap(plan, shape, parts)
@@ -202,8 +167,7 @@ def price(plan: Plan, shape: ModelShape) -> Priced:
         "gradients": f"{_count(trainable)} trainable params x {param_bytes} B",
         "optimizer": optim_how + _zero_detail(plan),
         "activations": acts_how,
-        "logits": f"{plan.tokens:,} tokens x {shape.vocab_size:,} vocab x {LOGIT_BYTES_PER_ENTRY} B "
-                  "(fp32 logits, log-softmax and its gradient)",
+        "logits": logits_how,
         "overlap": "gradients fill while activations are freed (batch without accumulation)",
         "overhead": "CUDA context 0.5 GiB + 5% allocator slack" + _overhead_extra(plan),
     }

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from tunelab.errors import TuneLabError
-from tunelab.model.memory_parts import GIB, price
-from tunelab.model.memory_plan import Plan
-from tunelab.model.memory_shape import ModelShape
+from tunelab.estimate.parts import GIB, price
+from tunelab.estimate.plan import Plan
+from tunelab.estimate.shape import ModelShape
 
 _OOM_MESSAGES = ("out of memory", "not enough memory", "defaultcpuallocator: can't allocate memory")
 _GPU_STEPS = (2, 4, 8, 16)
@@ -20,13 +20,15 @@ _CLOSEST = 5
 class Suggestion:
     """One change to the recipe (recipe key -> new value) and the estimate it would give.
 
-    ``gpus`` in ``change`` is the launch GPU count (``--gpus`` / torchrun), not a recipe key.
+    ``num_gpus`` is the number of GPUs to launch on when the change needs more than one (it is
+    not a recipe key: ``tunelab train`` uses every visible GPU, or ``NPROC_PER_NODE``).
     """
 
     change: dict[str, Any]
     description: str
     total: int
     fits: bool | None = None
+    num_gpus: int | None = None
 
 
 def suggest_changes(plan: Plan, shape: ModelShape, budget: int | None) -> list[Suggestion]:
@@ -47,7 +49,8 @@ def suggest_changes(plan: Plan, shape: ModelShape, budget: int | None) -> list[S
         total = price(new_plan, shape).total
         if total < current:
             fits = None if budget is None else total <= budget
-            found.append(Suggestion(change, description, total, fits))
+            gpus = new_plan.num_gpus if new_plan.num_gpus != plan.num_gpus else None
+            found.append(Suggestion(change, description, total, fits, gpus))
     fitting = [s for s in found if s.fits]
     # when nothing fits alone, the closest few still show which levers matter most
     return fitting or sorted(found, key=lambda s: s.total)[:_CLOSEST]
@@ -130,7 +133,7 @@ def _zero(plan: Plan, shape: ModelShape, budget: int | None):
                  _fits(replace(plan, zero_stage=3, num_gpus=n), shape, budget)), None)
     gpus = gpus or max(_GPU_STEPS[-1], plan.num_gpus)
     new = replace(plan, zero_stage=3, num_gpus=gpus)
-    change = {"deepspeed": {"zero_optimization": {"stage": 3}}, "gpus": gpus}
+    change = {"deepspeed": {"zero_optimization": {"stage": 3}}}
     return change, f"DeepSpeed ZeRO-3 on {gpus} GPUs: weights, gradients and optimizer sharded", new
 
 
@@ -200,7 +203,7 @@ def explain_oom(exc: BaseException, *, step: int | None, estimate: Any, peak_byt
     if estimate.fits:
         lines.append("  the estimate said this fits: other processes on the GPU, long samples or "
                      "memory fragmentation can push past it; aim 25% lower:")
-    lines.extend(f"  - {format_change(s.change)}: {s.description} (estimate {_gib(s.total)}"
+    lines.extend(f"  - {format_change(s.change, s.num_gpus)}: {s.description} (estimate {_gib(s.total)}"
                  + (")" if s.fits else ", still above the target)")
                  for s in suggestions[:6])
     if not suggestions:
@@ -219,9 +222,10 @@ def _oom_suggestions(estimate: Any) -> list[Suggestion]:
     return suggest_changes(estimate.plan, estimate.shape, budget) or list(estimate.suggestions)
 
 
-def format_change(change: dict[str, Any]) -> str:
-    """``{"a": 1, "b": True}`` -> ``a=1 b=true`` (how a user writes it on the command line)."""
-    parts = []
+def format_change(change: dict[str, Any], num_gpus: int | None = None) -> str:
+    """``{"a": 1, "b": True}`` -> ``a=1 b=true``: recipe keys as ``key=value`` overrides, led by
+    ``NPROC_PER_NODE=N`` when the change needs N GPUs."""
+    parts = [f"NPROC_PER_NODE={num_gpus}"] if num_gpus else []
     for key, value in change.items():
         if isinstance(value, bool):
             value = str(value).lower()

@@ -1,11 +1,10 @@
 """Know before you train: peak accelerator memory of a recipe, from the model's config alone.
 
 ``estimate_memory(cfg)`` prices weights, adapters, gradients, optimizer state, activations,
-logits and framework overhead (see ``memory_parts`` for each formula), says whether the total
-fits the device, and when it does not, proposes recipe changes with their own estimates.
-It is pure and fast (the model is counted on the meta device and cached), so the board can
-call it on every change. Accuracy is checked on CPU against exact parameter counts; the
-figures have not yet been compared with measured peaks on a GPU.
+logits and framework overhead (see ``parts`` for each formula), says whether the total fits
+the device, and when it does not, proposes recipe changes with their own estimates. It is pure
+and fast (the model is counted on the meta device and cached), so a UI can call it on every
+change. It returns data only; ``tunelab.cli.format_estimate`` turns it into text.
 """
 
 from __future__ import annotations
@@ -14,36 +13,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError
-from tunelab.model.memory_advice import (
-    Suggestion,
-    explain_oom,
-    format_change,
-    is_oom_error,
-    suggest_changes,
-)
-from tunelab.model.memory_parts import GIB, price
-from tunelab.model.memory_plan import Plan, plan_from_config
-from tunelab.model.memory_shape import ModelShape, load_model_config, shape_of
+from tunelab.estimate.advice import Suggestion, suggest_changes
+from tunelab.estimate.parts import price
+from tunelab.estimate.plan import Plan, plan_from_config
+from tunelab.estimate.shape import ModelShape, load_model_config, shape_of
 from tunelab.sizes import parse_size as _parse_size
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
-__all__ = ["MemoryEstimate", "Suggestion", "detect_device_memory", "estimate_memory",
-           "explain_oom", "format_estimate", "is_oom_error", "model_shape", "parse_size"]
-
-UNMEASURED_NOTE = ("GPU accuracy is unmeasured: these formulas are checked against exact parameter "
-                   "counts on CPU, not yet against real peak memory on a GPU.")
-COMPONENT_LABELS = {
-    "weights": "weights",
-    "adapter": "adapter weights",
-    "gradients": "gradients",
-    "optimizer": "optimizer state",
-    "activations": "activations",
-    "logits": "logits / loss",
-    "overlap": "overlap (not at peak)",
-    "overhead": "framework overhead",
-}
+ACCURACY_NOTE = ("accuracy: checked against the measured peak memory of CPU training steps "
+                 "(BENCHMARKS.md); not yet measured on a GPU")
+COMPONENTS = ("weights", "adapter", "gradients", "optimizer", "activations", "logits", "overlap",
+              "overhead")
 
 
 @dataclass
@@ -72,17 +54,17 @@ class MemoryEstimate:
     shape: ModelShape | None = field(default=None, repr=False, compare=False)
 
     def components(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COMPONENT_LABELS}
+        return {name: getattr(self, name) for name in COMPONENTS}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``tunelab estimate --json``)."""
+        """JSON-ready form: byte counts, parameter counts, details, suggestions and notes."""
         return {
             "model": self.model, "total_bytes": self.total, "fits": self.fits,
             "device_memory_bytes": self.device_memory, "num_gpus": self.num_gpus,
             "total_params": self.total_params, "trainable_params": self.trainable_params,
             "components_bytes": self.components(), "details": self.details,
             "suggestions": [{"change": s.change, "description": s.description,
-                             "total_bytes": s.total, "fits": s.fits} for s in self.suggestions],
+                             "total_bytes": s.total, "fits": s.fits, "num_gpus": s.num_gpus} for s in self.suggestions],
             "notes": self.notes,
         }
 
@@ -99,7 +81,7 @@ def estimate_memory(cfg: "Config", *, gpu_memory_bytes: int | None = None,
                     num_gpus: int = 1, shape: ModelShape | None = None) -> MemoryEstimate:
     """Price the recipe's training step per GPU and, when it does not fit, suggest changes."""
     if num_gpus < 1:
-        raise ConfigError(f"must be at least 1, got {num_gpus}", where="--gpus")
+        raise ConfigError(f"must be at least 1, got {num_gpus}", where="number of GPUs")
     shape = shape or model_shape(cfg)
     plan = plan_from_config(cfg, num_gpus)
     return estimate_plan(plan, shape, gpu_memory_bytes, model=cfg.model.model_name_or_path)
@@ -120,42 +102,10 @@ def estimate_plan(plan: Plan, shape: ModelShape, gpu_memory_bytes: int | None = 
 
 def _notes(plan: Plan) -> list[str]:
     notes = [f"rows are assumed full ({plan.cutoff_len} tokens); shorter unpacked batches use less",
-             UNMEASURED_NOTE]
+             ACCURACY_NOTE]
     if plan.attention == "fa2":
         notes.insert(0, "fa2 is priced like SDPA (neither keeps the seq^2 score matrix)")
     return notes
-
-
-def format_estimate(est: MemoryEstimate) -> str:
-    """A readable breakdown with GiB figures, the verdict and any suggestions."""
-    trained = est.trainable_params / est.total_params if est.total_params else 0
-    gpus = f" per GPU ({est.num_gpus} GPUs)" if est.num_gpus > 1 else ""
-    lines = [f"Memory estimate for {est.model or 'the model'}: {est.total_params:,} params, "
-             f"{est.trainable_params:,} trainable ({trained:.2%})",
-             f"  {'component':<24}{'GiB':>9}   how"]
-    for name, value in est.components().items():
-        if value == 0 and name in ("adapter", "overlap"):
-            continue
-        lines.append(f"  {COMPONENT_LABELS[name]:<24}{value / GIB:>9.2f}   {est.details.get(name, '')}")
-    lines.append(f"  {'total peak' + gpus:<24}{est.total / GIB:>9.2f}")
-    lines.append(_verdict(est))
-    if est.suggestions:
-        lines.append("To fit, change one of (new estimate):")
-        for s in est.suggestions:
-            mark = "fits" if s.fits else "still too big"
-            lines.append(f"  {format_change(s.change)}\n      {s.description}: "
-                         f"{s.total / GIB:.2f} GiB ({mark})")
-    lines.extend(f"note: {n}" for n in est.notes)
-    return "\n".join(lines)
-
-
-def _verdict(est: MemoryEstimate) -> str:
-    if est.device_memory is None:
-        return "device: no GPU detected; pass --gpu-memory (e.g. 24GB) to check the fit"
-    have = f"{est.device_memory / GIB:.2f} GiB"
-    if est.fits:
-        return f"device: {have} -> fits ({(est.device_memory - est.total) / GIB:.2f} GiB to spare)"
-    return f"device: {have} -> does NOT fit (needs {(est.total - est.device_memory) / GIB:.2f} GiB more)"
 
 
 def detect_device_memory() -> int | None:

@@ -9,7 +9,7 @@ i.e. all but the input embedding, and the attention term 6 * L * s * d_attn):
 - gradient checkpointing adds one more forward: + 2N.
 
 Seconds = FLOPs / (device bf16 dense peak x MFU). The MFU (35%) is an assumption, not a
-measurement; ``--calibrate`` measures the achieved FLOP/s instead.
+measurement; ``calibrate`` measures the achieved FLOP/s on this machine instead.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tunelab.errors import ModelError
-from tunelab.model.memory_parts import freeze_trainable
-from tunelab.model.memory_plan import Plan
-from tunelab.model.memory_shape import ModelShape, shape_of_model
+from tunelab.estimate.parts import freeze_trainable
+from tunelab.estimate.plan import Plan
+from tunelab.estimate.shape import ModelShape, shape_of_model
 
 ASSUMED_MFU = 0.35
 # name -> (memory GiB, dense bf16 tensor TFLOP/s; fp16 for cards without bf16), from vendor sheets
@@ -108,7 +108,7 @@ def estimate_time(plan: Plan, shape: ModelShape, *, flops_per_second: float, sou
         steps = math.ceil((epochs or 1) * math.ceil(samples / per_step))
         assumptions.append(f"{samples:,} samples x {epochs:g} epochs / {per_step} samples per step")
     else:
-        assumptions.append("total time needs --samples N (rows in the dataset) or max_steps")
+        assumptions.append("total time needs the number of training rows or max_steps")
     return TimeEstimate(seconds, tokens * plan.num_gpus, flops_per_second, source, steps, assumptions)
 
 
@@ -148,8 +148,9 @@ def calibrate(config: Any, plan: Plan, *, steps: int = 3, device: str | None = N
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / steps
     except RuntimeError as exc:
-        raise ModelError(f"calibration run failed: {str(exc).splitlines()[0]}", where="--calibrate",
-                         hint="lower per_device_train_batch_size or cutoff_len, or drop --calibrate") from None
+        raise ModelError(f"calibration run failed: {str(exc).splitlines()[0]}", where="calibration run",
+                         hint="lower per_device_train_batch_size or cutoff_len, or estimate from "
+                              "the device table instead") from None
     rate = flops_per_token(calib_plan, shape) * calib_plan.tokens / seconds
     how = (f"calibrated on {device}: {steps} steps of {small.num_hidden_layers} layer(s), "
            f"{calib_plan.batch_size} x {calib_plan.cutoff_len} tokens, {seconds:.2f} s/step")
@@ -207,19 +208,3 @@ def _train_step(model: Any, optimizer: Any, batch: Any) -> None:
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-
-
-def format_time(est: TimeEstimate) -> str:
-    lines = [f"Time estimate ({est.source}):",
-             f"  {est.seconds_per_step:.2f} s per optimizer step ({est.tokens_per_step:,} tokens, "
-             f"at {est.flops_per_second / 1e12:.2f} TFLOP/s)"]
-    if est.total_seconds is not None:
-        lines.append(f"  {est.total_steps:,} steps -> {_duration(est.total_seconds)} in total")
-    lines.extend(f"  assumed: {a}" for a in est.assumptions)
-    lines.append("  this is an estimate: data loading, evaluation and saving are not counted")
-    return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
