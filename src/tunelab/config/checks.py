@@ -121,9 +121,9 @@ def _conflicts(cfg: "Config") -> list[ConfigError]:
 
 
 def _inapplicable(cfg: "Config", values: dict) -> tuple[list[ConfigError], list[str]]:
-    """Keys the recipe set (or a caller changed from the default) whose ``when`` does not hold. A switch turned on for another
-    method (use_dora with full) is a conflict: the user expects an effect that cannot happen;
-    any other such key is only noted."""
+    """Keys the recipe set (or a caller changed from the default) whose ``when`` does not hold.
+    A switch turned on for another method (use_dora with full) is a conflict: the user expects
+    an effect that cannot happen; any other such key is only noted."""
     problems, notes = [], []
     given = set(cfg.given)
     for spec in describe_keys():
