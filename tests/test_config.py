@@ -130,7 +130,9 @@ def test_check_config_checks_a_config_built_in_code():
                  data=DataArgs(cutoff_len=4), training={"bf16": True, "fp16": True})
     with pytest.raises(ConfigError) as info:
         check_config(cfg)
-    assert {p.key for p in info.value.problems} >= {"lora_rank", "cutoff_len", "bf16"}
+    assert {p.key for p in info.value.problems} == {"lora_rank", "cutoff_len", "bf16", "use_dora"}
+    with pytest.raises(ConfigError, match="key 'val_size'.*wrong type"):
+        check_config(Config(data=DataArgs(val_size="abc")))
     check_config(Config())
 
 

@@ -56,7 +56,7 @@ def _problem(key: str, value: Any, why: str, allowed: str, hint: str | None = No
 def _single_key_problems(cfg: "Config") -> list[ConfigError]:
     found = []
     val_size = cfg.data.val_size
-    if val_size >= 1 and not float(val_size).is_integer():
+    if isinstance(val_size, (int, float)) and val_size >= 1 and not float(val_size).is_integer():
         found.append(_problem("val_size", val_size, f"{val_size} is neither a fraction nor a count",
                               "a fraction in [0, 1) or a whole number of rows >= 1"))
     if cfg.data.streaming:
@@ -121,13 +121,14 @@ def _conflicts(cfg: "Config") -> list[ConfigError]:
 
 
 def _inapplicable(cfg: "Config", values: dict) -> tuple[list[ConfigError], list[str]]:
-    """Keys the recipe set whose ``when`` condition does not hold. A switch turned on for another
-    method (use_dora with full) is a conflict: the user expects an effect that cannot happen;
-    any other such key is only noted."""
+    """Keys the recipe set (or a caller changed from the default) whose ``when`` does not hold.
+    A switch turned on for another method (use_dora with full) is a conflict: the user expects
+    an effect that cannot happen; any other such key is only noted."""
     problems, notes = [], []
     given = set(cfg.given)
     for spec in describe_keys():
-        if not ({spec.key, *spec.aliases} & given) or spec.applies(values):
+        was_set = {spec.key, *spec.aliases} & given or values.get(spec.key) != spec.default
+        if not was_set or spec.applies(values):
             continue
         condition = " or ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in spec.when.items())
         others = ", ".join(f"{k}={values.get(k)}" for k in spec.when)

@@ -36,6 +36,9 @@ SECTIONS: dict[str, type] = {
 TRAINING_SECTION = ("training", TrainingArgs)
 
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", dict: "dict"}
+# What a value of each spec type may be once typed (a Config built in code is checked too).
+_PY_TYPES = {"bool": (bool,), "int": (int,), "float": (int, float), "list[str]": (list,),
+             "dict": (dict,)}
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,15 @@ class KeySpec:
         """Why ``value`` (already of the right type) is not allowed, or None when it is."""
         if value is None:
             return None if self.optional else "a value is required"
+        expected = _PY_TYPES.get(self.type)  # "str" keys also take numbers or mappings (sizes, paths)
+        if expected and (not isinstance(value, expected) or
+                         (self.type != "bool" and isinstance(value, bool))):
+            return f"{value!r} has the wrong type"
         if self.choices is not None:
             items = value if isinstance(value, list) else [value]
             bad = [item for item in items if item not in self.choices]
             return f"{bad[0]!r} is not allowed" if bad else None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             return None
         if self.min is not None and (value < self.min or (self.min_exclusive and value == self.min)):
             return f"{value!r} is out of range"
