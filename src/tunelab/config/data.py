@@ -11,7 +11,8 @@ from tunelab.config.fields import option
 class DataArgs:
     dataset: list[str] | None = option(None, "Training dataset names from dataset_info.json (comma-separated).")
     eval_dataset: list[str] | None = option(None, "Evaluation dataset names (comma-separated).")
-    dataset_dir: str = option("data", "Folder that holds dataset_info.json and the data files.")
+    dataset_dir: str = option("data", "Folder that holds dataset_info.json and the data files; "
+                                 "names it does not register come from the packaged demo datasets.")
     template: str | None = option(
         None, "Chat template. Unset: the tokenizer's own template (what is trained is what is "
         "served). A name (chatml, qwen, qwen3, llama3, mistral, gemma, glm4, deepseek, phi, alpaca, "

@@ -13,7 +13,7 @@ import os
 import random
 from pathlib import Path
 
-from tunelab.data.registry import DatasetSpec
+from tunelab.data.registry import DatasetSpec, data_path
 from tunelab.errors import DataError
 
 # A row that could not even be parsed carries its reason under this key; the converter turns it
@@ -28,7 +28,7 @@ def read_rows(spec: DatasetSpec, dataset_dir: str | Path, max_samples: int | Non
               seed: int = 42) -> Rows:
     """``(location, row)`` pairs of a dataset, after ``num_samples`` then ``max_samples``."""
     if spec.file_name:
-        rows = _read_local(Path(dataset_dir) / spec.file_name, spec)
+        rows = _read_local(data_path(spec, dataset_dir), spec)
     elif spec.hf_hub_url:
         rows = _read_hub(spec)
     else:
