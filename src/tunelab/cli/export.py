@@ -11,8 +11,10 @@ config, generation config, tokenizer and chat template, an Ollama Modelfile, opt
 
 Adapters trained on a 4/8-bit base (QLoRA) are merged onto the full-precision base, reloaded
 without quantization. The export is reloaded and its logits compared with base+adapter before
-it is moved into place: a failed export leaves nothing at --out. The chat template is the one
-the run saved with its tokenizer; template=NAME replaces it (as in training).
+it is moved into place: a failed export leaves nothing at --out (nor inside a run or the base
+model: such an --out is refused). The chat template is the one the run saved with its
+tokenizer; a recipe's template=NAME that differs is ignored with a warning unless
+--override-template (export_template_override) is given.
 
 examples:
   tunelab export recipe.yaml
@@ -31,6 +33,7 @@ _FLAG_KEYS = {
 _SWITCH_KEYS = {
     "no_verify": ("export_verify", False), "overwrite": ("export_overwrite", True),
     "legacy_format": ("export_legacy_format", True), "no_modelfile": ("export_modelfile", False),
+    "override_template": ("export_template_override", True),
 }
 
 
@@ -53,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     parser.add_argument("--legacy-format", action="store_true", help="write .bin instead of safetensors")
     parser.add_argument("--no-modelfile", action="store_true", help="skip the Ollama Modelfile")
+    parser.add_argument("--override-template", action="store_true",
+                        help="let template=NAME replace the template the run was trained with")
     parser.set_defaults(func=run)
 
 

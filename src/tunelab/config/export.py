@@ -36,4 +36,8 @@ class ExportArgs:
         None, "Also write GGUF files for llama.cpp/Ollama (llama-family models): f16, q8_0, "
         "f32, bf16 (comma-separated), or none.", choices=GGUF_TYPES)
     export_modelfile: bool = option(True, "Write an Ollama Modelfile that uses the model's chat template.")
-    export_overwrite: bool = option(False, "Replace a non-empty export_dir.")
+    export_overwrite: bool = option(False, "Replace a non-empty export_dir (never a run or the "
+                                    "model being exported).")
+    export_template_override: bool = option(
+        False, "Let the recipe's template replace the chat template the model was trained with "
+        "(saved in its run). Without it a differing template is ignored, with a warning.")
