@@ -118,3 +118,42 @@ def test_installed_wheel_trains_and_chats_from_an_empty_folder(tmp_path):
                     "--query", "Who are you?")
     assert answer.strip()
     assert sorted(p.name for p in work.iterdir()) == ["run"]  # nothing else written to the cwd
+
+
+# ---------------------------------------------------------------- one way to do each thing
+
+# The memory estimator is moving out of model/ (into estimate/) in parallel work; its own copies
+# of the device and layer-index logic switch to the functions below in that move.
+_ESTIMATOR = ("model/memory", "estimate/")
+
+
+def _sources_matching(pattern: str) -> dict[str, int]:
+    import re
+
+    found = {}
+    for path in sorted((ROOT / "src" / "tunelab").rglob("*.py")):
+        rel = path.relative_to(ROOT / "src" / "tunelab").as_posix()
+        hits = len(re.findall(pattern, path.read_text(encoding="utf-8")))
+        if hits and not rel.startswith(_ESTIMATOR):
+            found[rel] = hits
+    return found
+
+
+def test_each_shared_decision_is_made_in_one_place():
+    assert _sources_matching(r"environ[^\n]*HF_HUB_OFFLINE") == {"hub.py": 1}
+    assert _sources_matching(r"AutoTokenizer\.from_pretrained") == {"model/loader.py": 1}
+    assert _sources_matching(r"def pick_device|def export_device") == {"model/loader.py": 1}
+    assert _sources_matching(r'"cuda" if torch\.cuda\.is_available\(\)') == {"model/loader.py": 1}
+    assert _sources_matching(r"layers\\\\?\.\(") == {"model/adapters.py": 1}
+    assert _sources_matching(r'for t in [\w.]+\] == \["all"\]') == {"model/adapters.py": 1}  # lora_target: all
+
+
+def test_hub_offline_reads_the_environment_like_huggingface_hub(monkeypatch):
+    from tunelab.hub import hub_offline
+
+    for value, expected in (("1", True), ("true", True), ("ON", True), ("yes", True),
+                            ("0", False), ("", False), ("false", False)):
+        monkeypatch.setenv("HF_HUB_OFFLINE", value)
+        assert hub_offline() is expected, value
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert hub_offline() is False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from pathlib import Path
 
@@ -157,7 +156,9 @@ def _read_hub(spec: DatasetSpec) -> Rows:
 
 
 def _hub_error(spec: DatasetSpec, exc: Exception) -> DataError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "TRUE", "yes")
+    from tunelab.hub import hub_offline
+
+    offline = hub_offline()
     why = "HF_HUB_OFFLINE=1 is set and it is not in the local cache" if offline else \
         f"the Hugging Face Hub could not be reached or refused it ({type(exc).__name__}: {exc})"
     return DataError(f"could not load hf_hub_url '{spec.hf_hub_url}': {why}", where=spec.where,

@@ -73,7 +73,8 @@ def run_export(cfg: "Config", log: Callable[[str], None] = print) -> ExportResul
 
 def _plan(cfg: "Config") -> _Plan:
     """Every recipe check that needs no weights: destination, source, size, dtype, GGUF support."""
-    from tunelab.export.merge import export_device, export_dtype_name
+    from tunelab.export.merge import export_dtype_name
+    from tunelab.model.loader import pick_device
 
     from tunelab.export.verify import check_adapters_finite
 
@@ -89,7 +90,7 @@ def _plan(cfg: "Config") -> _Plan:
         check_gguf_supported(read_model_config(source.base_path))
     return _Plan(source=source, target=target, shard_bytes=shard_bytes,
                  dtype=export_dtype_name(args.export_dtype, source),
-                 device=export_device(args.export_device), gguf_types=gguf_types)
+                 device=pick_device(args.export_device, "export_device"), gguf_types=gguf_types)
 
 
 def _protected(source: ExportSource) -> dict[str, str]:
