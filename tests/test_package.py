@@ -157,3 +157,51 @@ def test_hub_offline_reads_the_environment_like_huggingface_hub(monkeypatch):
         assert hub_offline() is expected, value
     monkeypatch.delenv("HF_HUB_OFFLINE")
     assert hub_offline() is False
+
+
+# ---------------------------------------------------------------- declared dependencies are used
+
+_IMPORT_NAMES = {"pyyaml": "yaml", "liger-kernel": "liger_kernel", "rouge-score": "rouge_score",
+                 "sse-starlette": "sse_starlette"}
+# Loaded for us by a library, never imported by name: why each stays declared.
+_LOADED_BY_LIBRARIES = {
+    "accelerate": "transformers.Trainer requires it",
+    "bitsandbytes": "transformers' BitsAndBytesConfig (quantization_bit) loads it",
+    "deepspeed": "transformers' Trainer loads it for the `deepspeed` recipe key",
+    "trl": "the `rl` extra, for the TRL stages landing in parallel work",
+    "gradio": "the `webui` extra, for the board landing in parallel work",
+}
+_TEST_ONLY = {"pytest", "openai", "httpx", "setuptools"}  # the dev extra's tools
+
+
+def _declared() -> dict[str, str]:
+    """Every package in pyproject.toml -> where it is declared."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"dependencies": project["dependencies"], **{
+        f"extra {name}": specs for name, specs in project["optional-dependencies"].items()}}
+    return {re.split(r"[<>=\[ ;]", spec, maxsplit=1)[0].lower(): where
+            for where, specs in groups.items() for spec in specs}
+
+
+def test_every_declared_dependency_is_imported_by_our_code():
+    import re
+
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "src").rglob("*.py"))
+    unused = []
+    for package, where in _declared().items():
+        if package in _LOADED_BY_LIBRARIES or (package in _TEST_ONLY and where == "extra dev"):
+            continue
+        module = _IMPORT_NAMES.get(package, package.replace("-", "_"))
+        if not re.search(rf"^\s*(import|from) {module}\b", sources, re.MULTILINE):
+            unused.append(f"{package} ({where})")
+    assert not unused, f"declared but never imported: {unused}"
+    assert "trl" not in [re.split(r"[<>=]", s)[0] for s in _project_dependencies()]
+
+
+def _project_dependencies() -> list[str]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
