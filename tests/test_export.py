@@ -202,6 +202,7 @@ def test_dtype_auto_keeps_a_bf16_base_bf16(tiny_chat_path, tmp_path):
     assert reloaded.dtype == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_several_adapters_and_dora_merge_in_order(tiny_chat_path, lora_adapter, tmp_path):
     # DoRA, with the head trained in full beside it (additional_target: lm_head)
     dora = train_run(tmp_path / "dora", "examples/tiny_lora_sft.yaml", "use_dora=true",

@@ -106,6 +106,8 @@ def test_installed_wheel_trains_and_chats_from_an_empty_folder(tmp_path):
     where = python("-c", "import tunelab, tunelab.resources as r; print(tunelab.__file__); "
                          "print(r.demo_data_dir())").split()
     assert Path(where[0]).is_relative_to(site) and Path(where[1]) == site / "tunelab/resources/data"
+    listing = python("-m", "tunelab", "data", "list")
+    assert "identity" in listing and "demo" in listing and "(no such file)" in listing
     python("-m", "tunelab", "train", "model_name_or_path=tunelab/tiny-chat", "dataset=identity",
            "finetuning_type=lora", "output_dir=run", "max_steps=2", "per_device_train_batch_size=4",
            "cutoff_len=128", "max_samples=16", "logging_steps=1", "placeholders.name=Tuney")

@@ -74,9 +74,8 @@ def run_export(cfg: "Config", log: Callable[[str], None] = print) -> ExportResul
 def _plan(cfg: "Config") -> _Plan:
     """Every recipe check that needs no weights: destination, source, size, dtype, GGUF support."""
     from tunelab.export.merge import export_dtype_name
-    from tunelab.model.loader import pick_device
-
     from tunelab.export.verify import check_adapters_finite
+    from tunelab.model.loader import pick_device
 
     args = cfg.export
     source = resolve_source(cfg)
