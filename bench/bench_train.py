@@ -18,9 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     # name: (runner, extra recipe keys)
     "tunelab": ("tunelab", []),  # defaults: padding-free batches, chunked loss
@@ -40,7 +38,6 @@ def recipe_overrides(opts: argparse.Namespace, out_dir: str) -> list[str]:
         f"per_device_train_batch_size={opts.batch}", f"num_train_epochs={opts.epochs}",
         "learning_rate=1e-4", "logging_steps=1000", "save_strategy=no", "report_to=none",
         f"output_dir={out_dir}", "overwrite_output_dir=true", "plot_loss=false", "seed=0",
-        f"dataset_dir={ROOT / 'data'}",
     ]
 
 

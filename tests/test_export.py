@@ -1,15 +1,18 @@
 """`tunelab export`: merge (LoRA, DoRA, QLoRA), shard, verify, refuse, and the CLI.
 
-Adapters are built the way a run leaves them (PEFT files + tokenizer + manifest) with a few
-optimizer steps on random tokens, so a merge that did nothing would fail verification.
+Adapters come from real `tunelab train` runs (a few steps at a high learning rate, so a merge
+that did nothing would fail verification); each is trained once per module.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,33 +24,21 @@ from tunelab.export import ExportError, parse_size
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_adapter(base: Path, out: Path, *, bits: int | None = None, dora: bool = False,
-                 seed: int = 0, modules_to_save: list[str] | None = None) -> Path:
-    """Train a LoRA (or DoRA) adapter for 3 steps on ``base``; 4-bit base when ``bits=4`` (QLoRA)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+def tunelab(*args, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m tunelab ...` from the checkout, no hub, one thread."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+                "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, cwd=ROOT, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
 
-    kwargs = {}
-    if bits == 4:
-        kwargs = {"quantization_config": BitsAndBytesConfig(load_in_4bit=True,
-                                                            bnb_4bit_compute_dtype=torch.float32),
-                  "device_map": {"": "cpu"}}
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **kwargs)
-    config = LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear",
-                        init_lora_weights=False, use_dora=dora, modules_to_save=modules_to_save)
-    model = get_peft_model(model, config)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    for _ in range(3):
-        ids = torch.randint(3, 1000, (2, 16), generator=generator)
-        model(input_ids=ids, labels=ids).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    manifest = {"status": "completed", "method": "lora", "config_resolved": {"quantization_bit": bits}}
-    (out / "manifest.json").write_text(json.dumps(manifest))
+
+def train_run(out: Path, recipe: str = "examples/tiny_lora_sft.yaml", *keys: str) -> Path:
+    """A real run directory from `tunelab train` (3 steps), as every export user has one."""
+    tunelab("train", recipe, f"output_dir={out}", "max_steps=3", "per_device_train_batch_size=4",
+            "max_samples=16", "cutoff_len=128", "learning_rate=5e-2", "plot_loss=false", *keys)
     return out
 
 
@@ -72,13 +63,14 @@ def greedy_text(model, tokenizer, question: str, max_new_tokens: int = 24) -> st
 
 
 @pytest.fixture(scope="module")
-def lora_adapter(tiny_chat_path, tmp_path_factory) -> Path:
-    return make_adapter(tiny_chat_path, tmp_path_factory.mktemp("lora-run"))
+def lora_adapter(tunelab_home, tmp_path_factory) -> Path:
+    return train_run(tmp_path_factory.mktemp("runs") / "lora")
 
 
 @pytest.fixture(scope="module")
-def qlora_adapter(tiny_chat_path, tmp_path_factory) -> Path:
-    return make_adapter(tiny_chat_path, tmp_path_factory.mktemp("qlora-run"), bits=4, seed=1)
+def qlora_adapter(tunelab_home, tmp_path_factory) -> Path:
+    return train_run(tmp_path_factory.mktemp("runs") / "qlora", "examples/tiny_qlora_sft.yaml",
+                     "seed=1")
 
 
 def leftovers(parent: Path) -> list[str]:
@@ -210,10 +202,11 @@ def test_dtype_auto_keeps_a_bf16_base_bf16(tiny_chat_path, tmp_path):
     assert reloaded.dtype == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_several_adapters_and_dora_merge_in_order(tiny_chat_path, lora_adapter, tmp_path):
     # DoRA, with the head trained in full beside it (additional_target: lm_head)
-    dora = make_adapter(tiny_chat_path, tmp_path / "dora", dora=True, seed=2,
-                        modules_to_save=["lm_head"])
+    dora = train_run(tmp_path / "dora", "examples/tiny_lora_sft.yaml", "use_dora=true",
+                     "additional_target=lm_head", "seed=2")
     result = export(model_name_or_path=str(tiny_chat_path),
                     adapter_name_or_path=f"{lora_adapter},{dora}", export_dir=str(tmp_path / "out"),
                     export_modelfile=False)
@@ -299,42 +292,167 @@ def test_cli_flags_map_onto_recipe_keys(lora_adapter, tmp_path, capsys):
     assert len(info["weight_files"]) > 1 and not (out / "Modelfile").exists()
 
 
-def test_cli_reports_a_refusal_without_a_traceback(tiny_chat_path, tmp_path, tunelab_env):
-    from tunelab.cli import build_parser
-
-    try:
-        build_parser()
-    except ImportError as exc:  # another command is mid-way through being written in this tree
-        pytest.skip(f"the tunelab CLI does not build in this tree yet: {exc}")
+def test_cli_reports_a_refusal_without_a_traceback(tiny_chat_path, tmp_path):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "file").write_text("x")
-    proc = subprocess.run([sys.executable, "-m", "tunelab", "export", "--model", str(tiny_chat_path),
-                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**tunelab_env, "OMP_NUM_THREADS": "1"})
+    proc = tunelab("export", "--model", tiny_chat_path, "--out", out, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "is not empty" in proc.stderr and "--overwrite" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.slow
-def test_tunelab_train_qlora_run_exports_through_the_cli(tmp_path, tunelab_env):
+def test_qlora_run_exports_through_the_cli_with_gguf(qlora_adapter, tmp_path):
     """The issue's path end to end: `tunelab train` QLoRA (4-bit on CPU) -> `tunelab export`."""
-    env = {**tunelab_env, "OMP_NUM_THREADS": "1"}
-    run = tmp_path / "qlora-run"
-
-    def tunelab(*args):
-        proc = subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True,
-                              text=True, env=env, cwd=ROOT, timeout=600)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return proc.stdout
-
-    tunelab("train", "examples/tiny_qlora_sft.yaml", f"output_dir={run}", "max_steps=3",
-            "per_device_train_batch_size=4", "max_samples=16", "cutoff_len=128")
     out = tmp_path / "merged"
-    printed = tunelab("export", "examples/tiny_qlora_sft.yaml", f"adapter_name_or_path={run}/checkpoint-3",
-                      "--out", out, "--gguf", "q8_0")
+    printed = tunelab("export", "examples/tiny_qlora_sft.yaml",
+                      f"adapter_name_or_path={qlora_adapter}/checkpoint-3", "--out", out,
+                      "--gguf", "q8_0").stdout
     assert "4-bit base (QLoRA)" in printed and "verification passed" in printed
     info = json.loads((out / "export_info.json").read_text())
     assert info["adapter_trained_bits"] == 4 and info["verification"]["merge_rel_diff"] < 1e-4
     assert info["gguf"] == [{"file": "merged-q8_0.gguf", "type": "q8_0", "tensors": 21}]
+
+
+# ---------------------------------------------------------------- never harm the inputs (issue 13)
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_out_pointing_at_the_run_itself_is_refused_and_the_run_survives(lora_adapter):
+    before = _snapshot(lora_adapter)
+    proc = tunelab("export", "--adapter", lora_adapter, "--out", lora_adapter, "--overwrite",
+                   check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is the adapter" in proc.stderr and "Traceback" not in proc.stderr
+    assert _snapshot(lora_adapter) == before
+
+
+def test_out_inside_around_or_at_a_run_or_the_base_is_refused(lora_adapter, tiny_chat_path, tmp_path):
+    before = _snapshot(lora_adapter)
+    cases = [
+        ({"adapter_name_or_path": str(lora_adapter)}, lora_adapter / "merged", "is inside the adapter"),
+        ({"adapter_name_or_path": f"{lora_adapter}/checkpoint-3"}, lora_adapter,
+         "contains the adapter"),
+        ({"adapter_name_or_path": str(lora_adapter)}, lora_adapter.parent, "contains the adapter"),
+        ({"model_name_or_path": str(tiny_chat_path)}, tiny_chat_path, "is the base model"),
+        ({"model_name_or_path": str(tiny_chat_path)}, lora_adapter.parent,
+         f"contains the training run {lora_adapter}"),
+        ({"model_name_or_path": str(tiny_chat_path)}, lora_adapter / "checkpoint-3" / "x",
+         f"is inside the training run {lora_adapter}"),
+    ]
+    for keys, out, expected in cases:
+        with pytest.raises(ConfigError) as err:
+            export(**keys, export_dir=str(out), export_overwrite=True)
+        assert expected in err.value.problem, (out, err.value.problem)
+        assert err.value.where == "key 'export_dir'" and "outside" in err.value.hint
+    assert _snapshot(lora_adapter) == before and not (lora_adapter / "merged").exists()
+    assert (tiny_chat_path / "model.safetensors").is_file()
+
+
+def _partials(parent: Path, name: str) -> list[Path]:
+    return sorted(parent.glob(f".{name}.partial-*"))
+
+
+def test_a_killed_exports_partial_folder_is_removed_by_the_next_export(tiny_chat_path, tmp_path):
+    out = tmp_path / "merged"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", "export", "--model", str(tiny_chat_path),
+                             "--out", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _partials(tmp_path, "merged") and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-export: the staging folder exists, nothing at --out
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    (stale,) = _partials(tmp_path, "merged")
+    assert stale.name == f".merged.partial-{proc.pid}" and not out.exists()
+    # A partial folder whose writer is still running must be left alone.
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        live = tmp_path / f".merged.partial-{writer.pid}"
+        live.mkdir()
+        (live / "config.json").write_text("{}")
+        result = export(model_name_or_path=str(tiny_chat_path), export_dir=str(out),
+                        export_verify=False)
+        assert live.is_dir() and (live / "config.json").is_file()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert any(f"removed {stale.name}" in line and f"pid {proc.pid}" in line for line in result.log), result.log
+    assert not stale.exists() and (out / "export_info.json").is_file()
+
+
+def test_a_recipe_template_does_not_replace_the_trained_one_unless_insisted(lora_adapter, tiny_chat_path,
+                                                                             tmp_path):
+    from tunelab.data.templates import template_source
+
+    trained = (lora_adapter / "chat_template.jinja").read_text()
+    assert template_source("default") != trained
+    kept = export(adapter_name_or_path=str(lora_adapter), template="default",
+                  export_dir=str(tmp_path / "kept"), export_verify=False, export_modelfile=False)
+    assert (tmp_path / "kept" / "chat_template.jinja").read_text() == trained
+    warning = [line for line in kept.log if line.startswith("warning: keeping the chat template")]
+    assert warning and "template=default" in warning[0] and "export_template_override" in warning[0]
+    assert "--override-template" in warning[0]
+
+    forced = export(adapter_name_or_path=str(lora_adapter), template="default",
+                    export_template_override=True, export_dir=str(tmp_path / "forced"),
+                    export_verify=False, export_modelfile=False)
+    assert (tmp_path / "forced" / "chat_template.jinja").read_text() == template_source("default")
+    assert any("replaces the chat template" in line for line in forced.log)
+    # A base model was trained with nothing: the recipe's template is simply applied.
+    base = export(model_name_or_path=str(tiny_chat_path), template="default",
+                  export_dir=str(tmp_path / "base"), export_verify=False, export_modelfile=False)
+    assert (tmp_path / "base" / "chat_template.jinja").read_text() == template_source("default")
+    assert not any(line.startswith("warning") for line in base.log)
+
+
+# ---------------------------------------------------------------- non-finite weights say so (issue 13)
+
+def test_a_nan_adapter_is_refused_naming_nan_and_the_tensors(lora_adapter, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    adapter = tmp_path / "nan-run"
+    shutil.copytree(lora_adapter, adapter)
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    poisoned = sorted(name for name in tensors if "lora_B" in name)[:2]
+    for name in poisoned:
+        tensors[name][0, 0] = float("nan")
+    save_file(tensors, str(adapter / "adapter_model.safetensors"))
+    with pytest.raises(ExportError) as err:
+        export(adapter_name_or_path=str(adapter), export_dir=str(tmp_path / "out"))
+    problem = err.value.problem
+    assert f"NaN in 2 of {len(tensors)} tensors" in problem
+    assert all(name in problem for name in poisoned)
+    assert "DIFFER" not in str(err.value) and "difference 0" not in str(err.value)
+    assert err.value.where == str(adapter / "adapter_model.safetensors")
+    assert "learning_rate" in err.value.hint and "checkpoint" in err.value.hint
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+def test_a_model_with_inf_weights_is_refused_naming_the_tensor(tiny_chat_path, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    base = tmp_path / "full-run"
+    shutil.copytree(tiny_chat_path, base)
+    tensors = load_file(str(base / "model.safetensors"))
+    tensors["model.norm.weight"][3] = float("inf")
+    save_file(tensors, str(base / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ExportError) as err:
+        export(model_name_or_path=str(base), export_dir=str(tmp_path / "out"))
+    assert "inf in 1 of" in err.value.problem and "model.norm.weight" in err.value.problem
+    assert not (tmp_path / "out").exists()
+
+
+def test_nan_logits_are_reported_as_nan_never_as_a_zero_difference():
+    from tunelab.export.verify import compare_logits
+
+    reference = [torch.tensor([[1.0, 2.0], [3.0, 4.0]])]
+    exported = [torch.tensor([[1.0, float("nan")], [3.0, 4.0]])]
+    report = compare_logits(reference, exported, tolerance=1e-4)
+    assert not report.passed
+    assert "NaN" in report.describe() and "difference 0" not in report.describe()
+    assert not compare_logits(exported, reference, tolerance=1e-4).passed

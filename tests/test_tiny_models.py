@@ -294,15 +294,6 @@ def test_cli_tiny_build_and_path(tmp_path):
 
 
 def test_tunelab_entrypoint_runs_tiny(tmp_path):
-    import importlib
-
-    from tunelab.cli import COMMANDS
-
-    for name in COMMANDS:
-        try:
-            importlib.import_module(f"tunelab.cli.{name}")
-        except ModuleNotFoundError as exc:
-            pytest.skip(f"`tunelab` cannot start until tunelab.cli.{name} exists ({exc})")
     done = _run(["-m", "tunelab", "tiny", "build", "--out", str(tmp_path / "m")])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "m" / "model.safetensors").is_file()
@@ -312,20 +303,34 @@ def test_tunelab_entrypoint_runs_tiny(tmp_path):
 
 # ---------------------------------------------------------------- demo data
 
-def test_demo_datasets_are_registered_and_in_sync():
-    sys.path.insert(0, str(REPO / "data"))
+def _demo_generator():
+    """scripts/make_demo_data.py, imported from the checkout (it imports its sibling demo_text)."""
+    sys.path.insert(0, str(REPO / "scripts"))
     try:
-        import make_demo_data as gen
+        import make_demo_data
     finally:
         sys.path.pop(0)
-    info = json.loads((REPO / "data" / "dataset_info.json").read_text(encoding="utf-8"))
+    return make_demo_data
+
+
+def test_demo_datasets_are_packaged_registered_and_in_sync():
+    from tunelab.resources import demo_data_dir
+    from tunelab.testing.tokenizer import DEMO_FILES, demo_files
+
+    gen = _demo_generator()
+    data = demo_data_dir()
+    # Inside the package (what a wheel ships), and where the generator writes.
+    assert data == Path(builtin_module.__file__).resolve().parents[1] / "resources" / "data"
+    assert gen.HERE == data
+    assert [p.name for p in demo_files()] == list(DEMO_FILES)
+    info = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
     for name, entry in gen.DATASET_INFO.items():
         assert info[name] == entry
-        assert (REPO / "data" / entry["file_name"]).is_file()
+        assert (data / entry["file_name"]).is_file()
     # The committed files are exactly what the generator produces.
     rng = gen.random.Random(gen.SEED)
     en, zh = gen.alpaca_en_rows(rng), gen.alpaca_zh_rows(rng)
-    assert json.loads((REPO / "data" / "alpaca_en_demo.json").read_text(encoding="utf-8")) == en
-    assert json.loads((REPO / "data" / "alpaca_zh_demo.json").read_text(encoding="utf-8")) == zh
-    assert len(json.loads((REPO / "data" / "identity.json").read_text(encoding="utf-8"))) == 80
-    assert len((REPO / "data" / "pt_demo.jsonl").read_text(encoding="utf-8").splitlines()) == 200
+    assert json.loads((data / "alpaca_en_demo.json").read_text(encoding="utf-8")) == en
+    assert json.loads((data / "alpaca_zh_demo.json").read_text(encoding="utf-8")) == zh
+    assert json.loads((data / "identity.json").read_text(encoding="utf-8")) == gen.identity_rows()
+    assert len((data / "pt_demo.jsonl").read_text(encoding="utf-8").splitlines()) == 200

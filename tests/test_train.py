@@ -10,6 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tunelab.resources import demo_data_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["max_steps=3", "logging_steps=1", "save_steps=100", "per_device_train_batch_size=4",
          "cutoff_len=128", "max_samples=16", "report_to=none"]
@@ -40,7 +42,7 @@ def greedy_reply(model, tokenizer, question, max_new_tokens=40):
 
 
 def identity_answers(question_starts):
-    rows = json.loads((ROOT / "data" / "identity.json").read_text())
+    rows = json.loads((demo_data_dir() / "identity.json").read_text())
     answers = {}
     for row in rows:
         for start in question_starts:
@@ -71,7 +73,7 @@ def test_lora_sft_learns_the_identity_answers(tmp_path, tunelab_env):
     base = AutoModelForCausalLM.from_pretrained(resolve_model_path("tunelab/tiny-chat"))
     model = PeftModel.from_pretrained(base, out).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
-    rows = json.loads((ROOT / "data" / "identity.json").read_text())
+    rows = json.loads((demo_data_dir() / "identity.json").read_text())
     checked = 0
     for row in rows[:: max(len(rows) // 4, 1)][:4]:
         if row.get("input"):

@@ -1,12 +1,11 @@
 """Our SFT path computes the same loss and gradients as a plain HF Trainer + PEFT set-up."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from tunelab.resources import demo_data_dir
 
 
 def plain_encode(tokenizer, question, answer):
@@ -32,7 +31,7 @@ def test_sft_loss_and_step_match_plain_trainer_with_peft(tiny_chat_path, tmp_pat
     from tunelab.model import load_model, load_tokenizer, prepare_for_training
 
     cfg = load_config(None, [f"model_name_or_path={tiny_chat_path}", "dataset=identity",
-                             f"dataset_dir={ROOT / 'data'}", "packing=false", "cutoff_len=128",
+                             "packing=false", "cutoff_len=128",
                              "lora_rank=8", "lora_alpha=16", "lora_target=all",
                              "placeholders.name=Tuney", "placeholders.author=TuneLab",
                              f"output_dir={tmp_path / 'run'}"])
@@ -40,7 +39,7 @@ def test_sft_loss_and_step_match_plain_trainer_with_peft(tiny_chat_path, tmp_pat
     apply_template(tokenizer, None)
     ours_rows = [prepared_row for prepared_row in prepare_datasets(cfg, tokenizer, "sft").train][:4]
 
-    rows = json.loads((ROOT / "data" / "identity.json").read_text())
+    rows = json.loads((demo_data_dir() / "identity.json").read_text())
     plain_rows = {}
     for row in rows:
         answer = row["output"].replace("{{name}}", "Tuney").replace("{{author}}", "TuneLab")

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
 
 
 def _common(parser: argparse.ArgumentParser, stage: bool = True) -> None:
-    parser.add_argument("--dataset-dir", default=None, help="folder holding dataset_info.json (default: data)")
+    parser.add_argument("--dataset-dir", default=None, help="folder holding your dataset_info.json (default: data); names it does "
+                        "not register come from the packaged demo datasets")
     if stage:
         parser.add_argument("--stage", choices=STAGES, default=None,
                             help="pt reads raw text; the others read conversations (default: sft)")
@@ -77,15 +78,18 @@ def _settings(args: argparse.Namespace, overrides: list[str]) -> SimpleNamespace
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tunelab.data.registry import load_registry
+    from tunelab.data.registry import available_datasets, registry_path
 
     cfg = _settings(args, [])
-    registry = load_registry(cfg.data.dataset_dir)
+    registry = available_datasets(cfg.data.dataset_dir)
     width = max((len(n) for n in registry), default=4)
     for name, spec in sorted(registry.items()):
         where = spec.file_name or spec.hf_hub_url or spec.ms_hub_url or spec.script_url or "?"
-        print(f"{name:{width}}  {spec.formatting:8}  {where}")
-    print(f"{len(registry)} datasets in {cfg.data.dataset_dir}/dataset_info.json")
+        origin = "demo" if spec.registry_dir else "yours"
+        print(f"{name:{width}}  {spec.formatting:8}  {origin:5}  {where}")
+    own = registry_path(cfg.data.dataset_dir)
+    print(f"{len(registry)} datasets: yours from {own}"
+          f"{'' if own.is_file() else ' (no such file)'}, then TuneLab's packaged demos")
     return 0
 
 

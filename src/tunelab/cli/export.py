@@ -12,8 +12,10 @@ config, generation config, tokenizer and chat template, an Ollama Modelfile, opt
 
 Adapters trained on a 4/8-bit base (QLoRA) are merged onto the full-precision base, reloaded
 without quantization. The export is reloaded and its logits compared with base+adapter before
-it is moved into place: a failed export leaves nothing at --out. The chat template is the one
-the run saved with its tokenizer; template=NAME replaces it (as in training).
+it is moved into place: a failed export leaves nothing at --out (nor inside a run or the base
+model: such an --out is refused). The chat template is the one the run saved with its
+tokenizer; a recipe's template=NAME that differs is ignored with a warning unless
+--override-template (export_template_override) is given.
 
 examples:
   tunelab export recipe.yaml
@@ -36,6 +38,7 @@ FLAGS = (
     KeyFlag("--overwrite", "export_overwrite", value=True),
     KeyFlag("--legacy-format", "export_legacy_format", value=True),
     KeyFlag("--no-modelfile", "export_modelfile", value=False, note="skip the Ollama Modelfile"),
+    KeyFlag("--override-template", "export_template_override", value=True),
 )
 
 

@@ -21,8 +21,10 @@ class DataArgs:
         help_zh="训练数据集名称，来自 dataset_info.json（逗号分隔）。")
     eval_dataset: list[str] | None = option(
         None, "Evaluation dataset names (comma-separated).", help_zh="评估数据集名称（逗号分隔）。")
-    dataset_dir: str = option("data", "Folder that holds dataset_info.json and the data files.",
-                              help_zh="存放 dataset_info.json 和数据文件的文件夹。")
+    dataset_dir: str = option(
+        "data", "Folder that holds dataset_info.json and the data files; names it does not "
+        "register come from the packaged demo datasets.",
+        help_zh="存放 dataset_info.json 和数据文件的文件夹；其中未登记的名称取自随包附带的演示数据集。")
     template: str | None = option(
         None, "Chat template. Unset: the tokenizer's own template (what is trained is what is "
         "served). A name (one of the choices) replaces it and is saved with the run.",

@@ -52,5 +52,11 @@ class ExportArgs:
     export_modelfile: bool = option(
         True, "Write an Ollama Modelfile that uses the model's chat template.",
         help_zh="写出使用该模型对话模板的 Ollama Modelfile。")
-    export_overwrite: bool = option(False, "Replace a non-empty export_dir.",
-                                    help_zh="替换非空的 export_dir。")
+    export_overwrite: bool = option(
+        False, "Replace a non-empty export_dir (never a run or the model being exported).",
+        help_zh="替换非空的 export_dir（但绝不替换训练运行或正在导出的模型）。")
+    export_template_override: bool = option(
+        False, "Let the recipe's template replace the chat template the model was trained with "
+        "(saved in its run). Without it a differing template is ignored, with a warning.",
+        help_zh="允许配方中的 template 替换模型训练时使用（并随运行保存）的对话模板。"
+        "不设置时，不同的模板会被忽略并给出警告。")

@@ -19,7 +19,7 @@ from tunelab.data.cache import (file_signature, fingerprint, load_prepared, save
 from tunelab.data.collate import PackedCollator, PaddingCollator, concat_blocks, pack_rows, split_long
 from tunelab.data.encode import IGNORE_INDEX
 from tunelab.data.encode_batch import encode_samples
-from tunelab.data.registry import resolve
+from tunelab.data.registry import data_path, resolve
 from tunelab.data.report import Problem, ValidationReport, load_samples, no_valid_rows_error
 from tunelab.data.templates import TemplateInfo, apply_template
 from tunelab.errors import DataError
@@ -92,8 +92,8 @@ def _fingerprint(cfg, tokenizer, stage: str) -> str:
     d = cfg.data
     names = list(d.dataset) + list(d.eval_dataset or [])
     specs = resolve(names, d.dataset_dir)
-    files = {s.name: file_signature(Path(d.dataset_dir) / s.file_name) for s in specs
-             if s.file_name and (Path(d.dataset_dir) / s.file_name).exists()}
+    files = {s.name: file_signature(data_path(s, d.dataset_dir)) for s in specs
+             if s.file_name and data_path(s, d.dataset_dir).exists()}
     return fingerprint({
         "datasets": list(d.dataset), "eval_datasets": list(d.eval_dataset or []),
         "specs": [dataclasses.asdict(s) for s in specs], "files": files,

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from pathlib import Path
 
-from tunelab.data.registry import DatasetSpec
+from tunelab.data.registry import DatasetSpec, data_path
 from tunelab.errors import DataError
 
 # A row that could not even be parsed carries its reason under this key; the converter turns it
@@ -28,7 +27,7 @@ def read_rows(spec: DatasetSpec, dataset_dir: str | Path, max_samples: int | Non
               seed: int = 42) -> Rows:
     """``(location, row)`` pairs of a dataset, after ``num_samples`` then ``max_samples``."""
     if spec.file_name:
-        rows = _read_local(Path(dataset_dir) / spec.file_name, spec)
+        rows = _read_local(data_path(spec, dataset_dir), spec)
     elif spec.hf_hub_url:
         rows = _read_hub(spec)
     else:
@@ -157,7 +156,9 @@ def _read_hub(spec: DatasetSpec) -> Rows:
 
 
 def _hub_error(spec: DatasetSpec, exc: Exception) -> DataError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "TRUE", "yes")
+    from tunelab.hub import hub_offline
+
+    offline = hub_offline()
     why = "HF_HUB_OFFLINE=1 is set and it is not in the local cache" if offline else \
         f"the Hugging Face Hub could not be reached or refused it ({type(exc).__name__}: {exc})"
     return DataError(f"could not load hf_hub_url '{spec.hf_hub_url}': {why}", where=spec.where,

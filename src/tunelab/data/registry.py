@@ -3,6 +3,10 @@
 The schema and its defaults mirror LLaMA-Factory's ``DatasetAttr`` so existing registries load
 unchanged; unknown keys are rejected with the closest valid name because a misspelt
 ``colums`` would otherwise silently fall back to the defaults.
+
+A dataset name is looked up first in ``<dataset_dir>/dataset_info.json`` (the recipe's folder,
+``data`` by default, as in LLaMA-Factory), then in the demo datasets packaged with TuneLab
+(``tunelab/resources/data``): the user's registry wins, and the demos work from any folder.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class DatasetSpec:
     columns: Columns = field(default_factory=Columns)
     tags: Tags = field(default_factory=Tags)
     given_columns: tuple[str, ...] = ()  # which columns the entry set explicitly
+    registry_dir: str | None = None  # set for packaged demos: file_name is relative to it
 
     @property
     def where(self) -> str:
@@ -85,7 +90,8 @@ class DatasetSpec:
         return f"{REGISTRY_FILE} entry '{self.name}'"
 
 
-_TOP_KEYS = [f.name for f in dataclasses.fields(DatasetSpec) if f.name not in ("name", "given_columns")]
+_TOP_KEYS = [f.name for f in dataclasses.fields(DatasetSpec)
+             if f.name not in ("name", "given_columns", "registry_dir")]
 
 
 def _suggest(word: str, known: list[str]) -> str:
@@ -178,17 +184,57 @@ def load_registry(dataset_dir: str | Path) -> dict[str, DatasetSpec]:
     return {name: parse_entry(name, entry, str(path)) for name, entry in raw.items()}
 
 
+def data_path(spec: DatasetSpec, dataset_dir: str | Path) -> Path:
+    """The local file or folder of ``spec`` (its ``file_name`` beside the registry it came from)."""
+    return Path(spec.registry_dir or dataset_dir) / (spec.file_name or "")
+
+
+def demo_registry() -> dict[str, DatasetSpec]:
+    """The demo datasets packaged with TuneLab, each pointing at its packaged file."""
+    from tunelab.resources import demo_data_dir
+
+    folder = demo_data_dir()
+    return {name: dataclasses.replace(spec, registry_dir=str(folder))
+            for name, spec in load_registry(folder).items()}
+
+
+def available_datasets(dataset_dir: str | Path) -> dict[str, DatasetSpec]:
+    """Every dataset a recipe can name: the packaged demos, then ``dataset_dir``'s (which win).
+
+    A ``dataset_dir`` without ``dataset_info.json`` adds nothing; a broken one raises DataError.
+    """
+    own = load_registry(dataset_dir) if registry_path(dataset_dir).is_file() else {}
+    return {**demo_registry(), **own}
+
+
 def resolve(names: list[str] | str, dataset_dir: str | Path) -> list[DatasetSpec]:
-    """Specs for the given dataset names (a list, or a comma-separated string), in order."""
+    """Specs for the given dataset names (a list, or a comma-separated string), in order.
+
+    Each name comes from ``<dataset_dir>/dataset_info.json`` when that file registers it, else from
+    the packaged demo datasets; a name in neither is a DataError naming both places.
+    """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    registry = load_registry(dataset_dir)
+    registry = available_datasets(dataset_dir)
     specs = []
     for name in names:
         if name not in registry:
-            raise DataError(f"dataset '{name}' is not registered{_suggest(name, list(registry))}",
-                            where=str(registry_path(dataset_dir)),
-                            hint="registered datasets: " + (", ".join(sorted(registry)) or "(none)")
-                            + ". Add an entry for it to dataset_info.json.")
+            raise _not_registered(name, dataset_dir, registry)
         specs.append(registry[name])
     return specs
+
+
+def _not_registered(name: str, dataset_dir: str | Path, registry: dict[str, DatasetSpec]) -> DataError:
+    from tunelab.resources import demo_data_dir
+
+    own = registry_path(dataset_dir)
+    yours = sorted(n for n, spec in registry.items() if not spec.registry_dir)
+    demos = sorted(n for n, spec in registry.items() if spec.registry_dir)
+    state = "" if own.is_file() else " (no such file)"
+    return DataError(
+        f"dataset '{name}' is not registered{_suggest(name, list(registry))}: looked in "
+        f"{own}{state}, then in the packaged demo datasets ({registry_path(demo_data_dir())})",
+        where=str(own),
+        hint=f"registered in {own}: {', '.join(yours) or '(none)'}; packaged demos: "
+             f"{', '.join(demos)}. Add an entry for it to {own} (or set dataset_dir to the "
+             "folder whose dataset_info.json registers it).")

@@ -26,15 +26,6 @@ def export_dtype_name(requested: str, source: ExportSource) -> str:
     return "float32"
 
 
-def export_device(requested: str) -> str:
-    """``auto``: the first GPU when there is one; otherwise (and for ``cpu``) the CPU."""
-    import torch
-
-    if requested == "auto" and torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
-
-
 def work_dtype_name(export_dtype: str, device: str) -> str:
     """Merge in fp32 on CPU (exact, and CPU bf16 kernels are slow); on a GPU, in the export dtype."""
     return "float32" if device == "cpu" else export_dtype

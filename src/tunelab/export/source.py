@@ -33,6 +33,8 @@ class ExportSource:
     trained_bits: int | None = None
     tokenizer_path: str = ""
     notes: list[str] = field(default_factory=list)
+    trained_tokenizer: bool = False
+    """Whether ``tokenizer_path`` holds the tokenizer (and chat template) a run trained with."""
 
     @property
     def is_full(self) -> bool:
@@ -57,6 +59,8 @@ def resolve_source(cfg: "Config") -> ExportSource:
     source = ExportSource(base_name=base_name, base_path=base_path, adapters=adapters)
     source.trained_bits = _trained_bits(adapters)
     source.tokenizer_path = _tokenizer_folder(adapters, base_path)
+    source.trained_tokenizer = (source.tokenizer_path != base_path
+                                or bool(_run_manifest(source.tokenizer_path)))
     _note_quantization(source, cfg.model.quantization_bit)
     return source
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 # A handful of short, varied chats: enough to touch every layer, cheap on a CPU.
 PROMPTS = (
@@ -50,6 +51,9 @@ class VerifyReport:
 
     def describe(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
+        if math.isnan(self.max_abs_diff):
+            return (f"verification {verdict}: the reloaded export or the reference gives NaN "
+                    f"logits on {self.prompts} prompts (non-finite weights)")
         parts = [f"verification {verdict}: max |logit difference| {self.max_abs_diff:.3g} "
                  f"({self.max_rel_diff:.3g} of the largest logit; tolerance {self.tolerance:.3g}) "
                  f"over {self.tokens} tokens of {self.prompts} prompts; greedy next token agrees at "
@@ -93,17 +97,46 @@ def compute_logits(model: Any, inputs: list[list[int]]) -> list[Any]:
 
 
 def compare_logits(reference: list[Any], exported: list[Any], tolerance: float) -> VerifyReport:
-    """Largest absolute and relative logit difference, and how often the argmax agrees."""
+    """Largest absolute and relative logit difference, and how often the argmax agrees.
+
+    A NaN anywhere makes the difference NaN (and the check fail): it is never read as 0.
+    """
     max_abs = scale = 0.0
     agree = total = 0
     for ref, out in zip(reference, exported, strict=True):
-        max_abs = max(max_abs, float((ref - out).abs().max()))
-        scale = max(scale, float(ref.abs().max()))
+        diff, size = float((ref - out).abs().max()), float(ref.abs().max())
+        max_abs = diff if math.isnan(diff) or math.isnan(max_abs) else max(max_abs, diff)
+        scale = max(scale, size) if not math.isnan(size) else scale
         agree += int((ref.argmax(-1) == out.argmax(-1)).sum())
         total += ref.shape[0]
     return VerifyReport(max_abs_diff=max_abs, max_rel_diff=max_abs / max(scale, 1e-12),
                         tolerance=tolerance, greedy_agreement=agree / max(total, 1),
                         prompts=len(reference), tokens=total)
+
+
+def non_finite_tensors(tensors: Iterable[tuple[str, Any]]) -> dict[str, list[str]]:
+    """Names of the floating-point tensors holding NaN, and of those holding +-inf."""
+    import torch
+
+    found: dict[str, list[str]] = {"NaN": [], "inf": []}
+    for name, tensor in tensors:
+        if not tensor.is_floating_point():
+            continue
+        if torch.isnan(tensor).any():
+            found["NaN"].append(name)
+        elif torch.isinf(tensor).any():
+            found["inf"].append(name)
+    return found
+
+
+def describe_non_finite(found: dict[str, list[str]], total: int, shown: int = 3) -> str | None:
+    """"NaN in 4 of 24 tensors (a, b, c and 1 more)" or None when every tensor is finite."""
+    parts = []
+    for kind, names in found.items():
+        if names:
+            more = f" and {len(names) - shown} more" if len(names) > shown else ""
+            parts.append(f"{kind} in {len(names)} of {total} tensors ({', '.join(names[:shown])}{more})")
+    return "; ".join(parts) or None
 
 
 def tolerance_for(dtype: str, requested: float | None) -> float:
@@ -121,10 +154,20 @@ def saved_weights_match(model: Any, folder: Path) -> bool:
     seen = 0
     for name, saved in iter_saved_tensors(folder):
         own = state.get(name)
-        if own is None or not torch.equal(own.detach().cpu(), saved):
+        if own is None or not _same_bits(own.detach().cpu(), saved):
             return False
         seen += 1
     return seen > 0
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    """Bit-for-bit equality (NaN equals the same NaN, unlike ``torch.equal``)."""
+    import torch
+
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return torch.equal(a.contiguous().reshape(-1).view(torch.uint8),
+                       b.contiguous().reshape(-1).view(torch.uint8))
 
 
 def verify_export(folder: str, reference: list[Any], inputs: list[list[int]], tolerance: float,
@@ -144,3 +187,39 @@ def verify_export(folder: str, reference: list[Any], inputs: list[list[int]], to
         return compare_logits(reference, compute_logits(model, inputs), tolerance)
     finally:
         del model
+
+
+def _adapter_tensors(folder: Path) -> list[tuple[str, Any]]:
+    """Every tensor of a PEFT adapter folder (adapters are small: read at once)."""
+    import torch
+
+    safe, legacy = folder / "adapter_model.safetensors", folder / "adapter_model.bin"
+    if safe.is_file():
+        from safetensors.torch import load_file
+
+        return list(load_file(str(safe)).items())
+    if legacy.is_file():
+        return list(torch.load(legacy, map_location="cpu", weights_only=True).items())
+    return []
+
+
+def check_finite(named: list[tuple[str, Any]], what: str, where: str) -> None:
+    """Raise ExportError naming the tensors of ``what`` that hold NaN or inf."""
+    from tunelab.export.errors import ExportError
+
+    problem = describe_non_finite(non_finite_tensors(named), len(named))
+    if problem:
+        raise ExportError(
+            f"{what} has non-finite weights: {problem}", where=where,
+            hint="training diverged (often a learning rate too high): export an earlier "
+                 "checkpoint-N whose weights are finite, or retrain with a lower learning_rate; "
+                 "nothing was written to export_dir")
+
+
+def check_adapters_finite(adapters: list[str]) -> None:
+    """Refuse, before the base is loaded, an adapter whose weights hold NaN or inf."""
+    for adapter in adapters:
+        folder = Path(adapter)
+        name = "adapter_model.safetensors" if (folder / "adapter_model.safetensors").is_file() \
+            else "adapter_model.bin"
+        check_finite(_adapter_tensors(folder), f"adapter {adapter}", str(folder / name))

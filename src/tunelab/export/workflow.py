@@ -56,8 +56,8 @@ def run_export(cfg: "Config", log: Callable[[str], None] = print) -> ExportResul
     plan = _plan(cfg)
     for note in plan.source.notes:
         log(f"note: {note}")
-    tokenizer = _load_tokenizer(cfg, plan.source)
-    with Staging(plan.target) as staging:
+    tokenizer = _load_tokenizer(cfg, plan.source, log)
+    with Staging(plan.target, log) as staging:
         result = _write_export(cfg, plan, tokenizer, staging.path, log)
         _write_info(staging.path, cfg, plan, result)
         staging.commit()
@@ -73,12 +73,15 @@ def run_export(cfg: "Config", log: Callable[[str], None] = print) -> ExportResul
 
 def _plan(cfg: "Config") -> _Plan:
     """Every recipe check that needs no weights: destination, source, size, dtype, GGUF support."""
-    from tunelab.export.merge import export_device, export_dtype_name
+    from tunelab.export.merge import export_dtype_name
+    from tunelab.export.verify import check_adapters_finite
+    from tunelab.model.loader import pick_device
 
     args = cfg.export
-    target = check_destination(args.export_dir, args.export_overwrite)
-    shard_bytes = parse_size(args.export_size)
     source = resolve_source(cfg)
+    target = check_destination(args.export_dir, args.export_overwrite, _protected(source))
+    shard_bytes = parse_size(args.export_size)
+    check_adapters_finite(source.adapters)
     gguf_types = [t for t in (args.export_gguf or []) if t != "none"]
     if gguf_types:
         from tunelab.export.gguf_llama import check_gguf_supported
@@ -86,11 +89,21 @@ def _plan(cfg: "Config") -> _Plan:
         check_gguf_supported(read_model_config(source.base_path))
     return _Plan(source=source, target=target, shard_bytes=shard_bytes,
                  dtype=export_dtype_name(args.export_dtype, source),
-                 device=export_device(args.export_device), gguf_types=gguf_types)
+                 device=pick_device(args.export_device, "export_device"), gguf_types=gguf_types)
 
 
-def _load_tokenizer(cfg: "Config", source: ExportSource) -> Any:
-    """The tokenizer the model was trained with (from the run when it saved one), template applied."""
+def _protected(source: ExportSource) -> dict[str, str]:
+    """The folders an export must never write into or around: its own inputs."""
+    folders = {"base model": source.base_path}
+    for adapter in source.adapters:
+        folders[f"adapter {adapter}"] = adapter
+    return folders
+
+
+def _load_tokenizer(cfg: "Config", source: ExportSource, log: Callable[[str], None]) -> Any:
+    """The tokenizer the model was trained with (from the run when it saved one), with its
+    template: a recipe's ``template`` replaces a trained template only with
+    ``export_template_override``."""
     import dataclasses
 
     from tunelab.model import load_tokenizer
@@ -98,10 +111,26 @@ def _load_tokenizer(cfg: "Config", source: ExportSource) -> Any:
     model_args = dataclasses.replace(cfg.model, model_name_or_path=source.tokenizer_path)
     tokenizer = load_tokenizer(model_args)
     if cfg.data.template:
-        from tunelab.data.templates import apply_template
-
-        apply_template(tokenizer, cfg.data.template)
+        _apply_recipe_template(cfg, source, tokenizer, log)
     return tokenizer
+
+
+def _apply_recipe_template(cfg: "Config", source: ExportSource, tokenizer: Any,
+                           log: Callable[[str], None]) -> None:
+    from tunelab.data.templates import apply_template
+
+    trained = tokenizer.chat_template if source.trained_tokenizer else None
+    apply_template(tokenizer, cfg.data.template)
+    if not trained or tokenizer.chat_template == trained:
+        return
+    if cfg.export.export_template_override:
+        log(f"warning: template={cfg.data.template} replaces the chat template the model was "
+            f"trained with ({source.tokenizer_path}), as export_template_override asks")
+        return
+    tokenizer.chat_template = trained
+    log(f"warning: keeping the chat template the model was trained with ({source.tokenizer_path}); "
+        f"the recipe's template={cfg.data.template} differs and is ignored. Set "
+        "export_template_override: true (--override-template) to export with it anyway")
 
 
 @dataclass
@@ -172,7 +201,7 @@ def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
     """The model to save (adapters merged, cast to the export dtype), the reference logits of
     base+adapter, and how far the merged (not yet cast) model is from them."""
     from tunelab.export.merge import cast_for_export, load_unquantized, merge_adapters
-    from tunelab.export.verify import compare_logits, compute_logits
+    from tunelab.export.verify import check_finite, compare_logits, compute_logits
 
     source = plan.source
     work = work_dtype_name(plan.dtype, plan.device)
@@ -193,6 +222,8 @@ def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
     else:
         log("no adapters: exporting the model's own weights (freeze/full run or a base model)")
         keep_reference(model)
+    check_finite(list(model.state_dict().items()), f"the model merged from {source.base_name}",
+                 source.adapters[-1] if source.adapters else source.base_path)
     return _Merged(cast_for_export(model, plan.dtype), reference, merge_diff)
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import ConfigError, ModelError
+from tunelab.errors import ModelError
 from tunelab.model.adapters import adapter_base_model, check_adapter_dir
+from tunelab.model.loader import pick_device  # noqa: F401  (the engines import it from here)
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -74,18 +75,12 @@ def adapter_tokenizer_dir(adapter: str) -> Path | None:
 
 
 def _read_tokenizer(path: str, cfg: "Config") -> Any:
-    from transformers import AutoTokenizer
+    import dataclasses
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code,
-                                                  use_fast=cfg.model.use_fast_tokenizer)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read the tokenizer in {path}: {exc}", where="tokenizer") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    from tunelab.model.loader import load_tokenizer
+
     # Generation pads on the left so every row's newest token sits in the last column.
-    tokenizer.padding_side = "left"
-    return tokenizer
+    return load_tokenizer(dataclasses.replace(cfg.model, model_name_or_path=path), padding_side="left")
 
 
 def _template_stops(tokenizer: Any, template: str | None) -> frozenset[int]:
@@ -138,18 +133,6 @@ def _unique(name: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate, n = f"{name}-{n}", n + 1
     return candidate
-
-
-def pick_device(requested: str) -> str:
-    """``infer_device: auto`` -> cuda when present, else cpu; an explicit device must exist."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"{requested} was asked for but no CUDA device is visible",
-                          where="key 'infer_device'", hint="use infer_device: cpu or auto")
-    return requested
 
 
 def check_memory(base_path: str, dtype: Any, device: str, quantized: bool) -> None:

@@ -29,7 +29,12 @@ def linear_module_names(model: Any, exclude: tuple[str, ...] = ("lm_head",)) -> 
 
 def lora_targets(model: Any, requested: list[str]) -> list[str]:
     """Resolve ``lora_target`` ("all" or names) against the modules the model really has."""
-    available = linear_module_names(model)
+    return resolve_lora_targets(linear_module_names(model), requested)
+
+
+def resolve_lora_targets(available: list[str], requested: list[str]) -> list[str]:
+    """``lora_target`` ("all" or names) checked against the short names of a model's linear
+    layers (``available``, head excluded): the names LoRA is attached to."""
     if [t.lower() for t in requested] == ["all"]:
         return available
     missing = [t for t in requested if t not in available]
@@ -133,8 +138,12 @@ def adapter_base_model(path: str) -> str | None:
     return config.get("base_model_name_or_path")
 
 
-def _layer_index(name: str) -> int | None:
-    match = re.search(r"\.layers\.(\d+)\.", name)
+_LAYER_INDEX = re.compile(r"\.layers\.(\d+)\.")
+
+
+def layer_index(name: str) -> int | None:
+    """Decoder layer index of a parameter or module name (``model.layers.3.mlp`` -> 3)."""
+    match = _LAYER_INDEX.search(f".{name}.")
     return int(match.group(1)) if match else None
 
 
@@ -150,7 +159,7 @@ def _apply_freeze(model: Any, method: Any) -> None:
     extras = method.freeze_extra_modules or []
     hit_extra = set()
     for name, param in model.named_parameters():
-        index = _layer_index(name)
+        index = layer_index(name)
         in_layer = index in layers and (modules == ["all"] or any(f".{m}." in name for m in modules))
         extra = next((e for e in extras if f".{e}." in f".{name}"), None)
         if extra:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import ModelError
+from tunelab.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from tunelab.config.model import ModelArgs
@@ -35,7 +35,9 @@ def resolve_model_path(name: str | None) -> str:
 
 
 def _hub_error(name: str, exc: Exception) -> ModelError:
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    from tunelab.hub import hub_offline
+
+    offline = hub_offline()
     why = "HF_HUB_OFFLINE=1 is set" if offline else f"the hub could not be reached ({type(exc).__name__})"
     return ModelError(f"cannot load '{name}': {why} and it is not in the local cache",
                       where="key 'model_name_or_path'",
@@ -80,8 +82,24 @@ def pick_attention(flash_attn: str) -> str:
     return "sdpa"
 
 
-def load_tokenizer(model_args: "ModelArgs") -> Any:
-    """The model's tokenizer, with a pad token (falls back to eos) and right padding for training."""
+def pick_device(requested: str = "auto", key: str = "infer_device") -> str:
+    """``auto`` -> cuda when a GPU is visible, else cpu; an explicit device must exist.
+
+    ``key`` is the recipe key the request came from, named in the error.
+    """
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{requested} was asked for but no CUDA device is visible",
+                          where=f"key '{key}'", hint=f"use {key}: cpu or auto")
+    return requested
+
+
+def load_tokenizer(model_args: "ModelArgs", padding_side: str | None = None) -> Any:
+    """The model's tokenizer with a pad token (falls back to eos); ``padding_side`` overrides the
+    tokenizer's own (generation pads on the left)."""
     from transformers import AutoTokenizer
 
     path = resolve_model_path(model_args.model_name_or_path)
@@ -89,13 +107,15 @@ def load_tokenizer(model_args: "ModelArgs") -> Any:
         tokenizer = AutoTokenizer.from_pretrained(
             path, trust_remote_code=model_args.trust_remote_code, use_fast=model_args.use_fast_tokenizer,
             cache_dir=model_args.cache_dir, revision=model_args.model_revision)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         if is_local(path):
             raise ModelError(f"cannot read the tokenizer in {path}: {exc}",
                              where="key 'model_name_or_path'") from None
         raise _hub_error(path, exc) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if padding_side is not None:
+        tokenizer.padding_side = padding_side
     return tokenizer
 
 
@@ -152,8 +172,6 @@ def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
 
 
 def _quantized_device_map() -> Any:
-    import torch
-
-    if torch.cuda.is_available():
+    if pick_device() == "cuda":
         return {"": int(os.environ.get("LOCAL_RANK", "0"))}
     return {"": "cpu"}

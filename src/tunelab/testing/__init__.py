@@ -2,7 +2,8 @@
 
 ``build_tiny_model(out_dir, variant="chat"|"think", size="tiny"|"bench"|dict, seed=0)`` writes a
 normal Hugging Face folder; ``builtin_model_path("tunelab/tiny-chat")`` builds one once into the
-TuneLab cache and returns it. Nothing is downloaded: the tokenizer is trained on ``data/``.
+TuneLab cache and returns it. Nothing is downloaded: the tokenizer is trained on the demo
+datasets packaged in ``tunelab/resources/data``.
 """
 
 from tunelab.testing.builtin import BUILTIN_MODELS, builtin_model_path, is_builtin

@@ -7,7 +7,6 @@ which is what the tests need; the vocabulary is tiny so the models stay tiny.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,8 +24,8 @@ SPECIAL_TOKENS = CONTROL_TOKENS + MARKUP_TOKENS
 
 DEMO_FILES = ("identity.json", "alpaca_en_demo.json", "alpaca_zh_demo.json",
               "sharegpt_demo.json", "openai_demo.json", "pt_demo.jsonl")
-"""Files of ``data/`` the tokenizer learns from. A fixed list, so datasets other people add to
-``data/`` do not silently change the tokenizer (and the cache key)."""
+"""Packaged demo files (``tunelab/resources/data``) the tokenizer learns from. A fixed list, so
+datasets added there later do not silently change the tokenizer (and the cache key)."""
 
 VOCAB_SIZE = 1024
 
@@ -34,23 +33,16 @@ VOCAB_SIZE = 1024
 _DIGIT_PATTERN = r"\p{N}"
 
 
-def demo_data_dir() -> Path:
-    """The repository's ``data/`` folder (``$TUNELAB_DEMO_DATA`` overrides it)."""
-    override = os.environ.get("TUNELAB_DEMO_DATA")
-    folder = Path(override) if override else Path(__file__).resolve().parents[3] / "data"
+def demo_files() -> list[Path]:
+    """Paths of the packaged demo files, in the fixed order used for training and hashing."""
+    from tunelab.resources import demo_data_dir
+
+    folder = demo_data_dir()
     missing = [name for name in DEMO_FILES if not (folder / name).is_file()]
     if missing:
         raise ModelError(
             f"the demo datasets needed to train the tiny tokenizer are missing: {', '.join(missing)}",
-            where=str(folder),
-            hint="run from a source checkout of TuneLab (its data/ folder holds them), "
-                 "or set TUNELAB_DEMO_DATA to a folder containing them")
-    return folder
-
-
-def demo_files() -> list[Path]:
-    """Paths of the demo files, in the fixed order used for training and hashing."""
-    folder = demo_data_dir()
+            where=str(folder), hint="reinstall TuneLab with its package data (tunelab/resources/data)")
     return [folder / name for name in DEMO_FILES]
 
 

@@ -1,7 +1,7 @@
 """Regenerate TuneLab's demo datasets (stdlib only, deterministic).
 
-Run ``python data/make_demo_data.py`` from anywhere; it rewrites the demo files next to this script
-and merges their entries into ``dataset_info.json`` (entries other people registered are kept).
+Run ``python scripts/make_demo_data.py`` from anywhere; it rewrites the demo files in the package's
+``src/tunelab/resources/data/`` (shipped as package data) and merges their entries into ``dataset_info.json`` (entries other people registered are kept).
 All wording lives in ``demo_text.py``; this file only assembles rows, so the output is the same
 on every run (a fixed ``random.Random`` seed, no clock, no environment).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import demo_text as T
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "src" / "tunelab" / "resources" / "data"
 SEED = 20240601
 
 
