@@ -257,10 +257,16 @@ def test_bad_rows_are_reported_and_an_all_bad_dataset_writes_nothing(tmp_path, t
     out = tmp_path / "mixed_run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", "dataset=mixed", f"dataset_dir={data_dir}",
                    f"output_dir={out}", *QUICK, env=tunelab_env)
-    assert "mixed.json:7" in proc.stdout and "mixed.json:8" in proc.stdout
+    assert "mixed: 6/8 rows usable, 2 skipped" in proc.stdout
+    assert f"{data_dir / 'mixed.json'}:7: empty assistant turn (column 'output')" in proc.stdout
+    assert f"{data_dir / 'mixed.json'}:8: missing column 'instruction' (prompt); the row has " \
+        "columns 'question'" in proc.stdout
+    assert json.loads((out / "manifest.json").read_text())["data"]["stats"]["samples"] == 6
     out_bad = tmp_path / "bad_run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", "dataset=allbad", f"dataset_dir={data_dir}",
                    f"output_dir={out_bad}", *QUICK, env=tunelab_env, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "allbad" in proc.stderr and "2" in proc.stderr
+    assert "dataset 'allbad': none of its 2 rows can be used" in proc.stderr
+    assert f"{data_dir / 'allbad.json'}:1: empty assistant turn (column 'output')" in proc.stderr
+    assert f"{data_dir / 'allbad.json'}:2: missing column 'instruction' (prompt)" in proc.stderr
     assert not out_bad.exists()

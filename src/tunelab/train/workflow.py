@@ -148,7 +148,10 @@ def _prepare_data(cfg: "Config", tokenizer: Any, args: Any) -> Any:
     from tunelab.data.pipeline import prepare_datasets
     from tunelab.data.templates import apply_template
 
-    apply_template(tokenizer, cfg.data.template)
+    if cfg.method.stage != "pt" or cfg.data.template or getattr(tokenizer, "chat_template", None):
+        apply_template(tokenizer, cfg.data.template)
+    elif tokenizer.pad_token is None:  # pre-training a base model needs no chat template, but a pad
+        tokenizer.pad_token = tokenizer.eos_token
     with args.main_process_first(desc="tokenising the dataset"):
         prepared = prepare_datasets(cfg, tokenizer, cfg.method.stage)
     for report in prepared.reports:
