@@ -70,13 +70,6 @@ def test_an_exploding_learning_rate_stops_the_run_at_the_nan_step(tmp_path, tune
         assert torch.isfinite(tensor).all()
 
 
-def test_two_fresh_runs_of_one_recipe_and_seed_give_identical_weights(tmp_path, tunelab_env):
-    for name in ("a", "b"):
-        tunelab("train", *BASE, f"output_dir={tmp_path / name}", "max_steps=2", "save_steps=100",
-                env=tunelab_env)
-    assert_same_weights(tmp_path / "a", tmp_path / "b", exact=True)
-
-
 @pytest.fixture(scope="module")
 def four_step_run(tmp_path_factory, tunelab_env_module):
     """A finished 4-step run with checkpoint-2 and checkpoint-4."""
@@ -92,6 +85,13 @@ def tunelab_env_module(tunelab_home):
 
     return {**os.environ, "TUNELAB_HOME": str(tunelab_home), "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+
+
+def test_two_fresh_runs_of_one_recipe_and_seed_give_identical_weights(tmp_path, tunelab_env,
+                                                                      four_step_run):
+    again = tmp_path / "again"
+    tunelab("train", *BASE, f"output_dir={again}", "max_steps=4", "save_steps=2", env=tunelab_env)
+    assert_same_weights(four_step_run, again, exact=True)
 
 
 def stopped_copy(run, dest, keep_step):
@@ -158,7 +158,7 @@ def wait_for_step(run, step, proc, timeout=120):
 
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_finishes_like_an_uninterrupted_run(tmp_path, tunelab_env):
-    recipe = [*BASE, "max_steps=60", "save_steps=1000", "logging_steps=1"]
+    recipe = [*BASE, "max_steps=40", "save_steps=1000", "logging_steps=1"]
     run = tmp_path / "stopped"
     proc = subprocess.Popen([sys.executable, "-m", "tunelab", "train", *recipe, f"output_dir={run}"],
                             cwd=ROOT, env=tunelab_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -170,18 +170,37 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes_like_an_uninterrupted_ru
     assert proc.returncode == 130, stdout + stderr
     stopped = manifest(run)
     step = stopped["global_step"]
-    assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM" and 3 <= step < 60
+    assert stopped["status"] == "interrupted" and stopped["signal"] == "SIGTERM" and 3 <= step < 40
     assert [p.name for p in run.glob("checkpoint-*")] == [f"checkpoint-{step}"]
     assert (run / f"checkpoint-{step}" / "trainer_state.json").is_file()
     assert "resume_from_checkpoint=last" in stdout and "Traceback" not in stderr
 
     resumed = tunelab("train", *recipe, f"output_dir={run}", "resume_from_checkpoint=last",
                       env=tunelab_env)
-    assert f"resume: from step {step} of 60" in resumed.stdout
+    assert f"resume: from step {step} of 40" in resumed.stdout
     after = manifest(run)
     assert after["status"] == "completed" and after["pid"] != proc.pid
     full = tmp_path / "full"
     tunelab("train", *recipe, f"output_dir={full}", env=tunelab_env)
     assert_same_weights(full, run)
     steps = [e["step"] for e in events(run) if e["type"] == "log"]
-    assert steps == list(range(1, 61))
+    assert steps == list(range(1, 41))
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_two_process_run_saves_one_checkpoint_on_both(tmp_path, tunelab_env):
+    run = tmp_path / "ddp"
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", "train", *BASE, "max_steps=300",
+                             "save_steps=1000", "per_device_train_batch_size=2", f"output_dir={run}"],
+                            cwd=ROOT, env={**tunelab_env, "NPROC_PER_NODE": "2"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_step(run, 3, proc)
+    proc.send_signal(signal.SIGTERM)  # to the launcher, as a board's Abort or a scheduler does
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stdout + stderr
+    stopped = manifest(run)
+    step = stopped["global_step"]
+    assert stopped["status"] == "interrupted" and 3 <= step < 300
+    assert [p.name for p in run.glob("checkpoint-*")] == [f"checkpoint-{step}"]
+    assert (run / f"checkpoint-{step}" / "trainer_state.json").is_file()
+    assert "stopped by SIGTERM" in stderr

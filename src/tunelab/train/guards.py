@@ -36,6 +36,8 @@ class NonFiniteGuard(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         import torch
 
+        if args.fp16:  # fp16's gradient scaler expects overflows: it skips the step and rescales
+            return
         params = [p for p in model.parameters() if p.grad is not None] if model is not None else []
         if not params:  # DeepSpeed keeps gradients to itself: the logged loss is checked instead
             return
