@@ -229,8 +229,22 @@ ddp_timeout: 180000000
     assert "samples: 12" in proc.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] == "completed"
-    assert "<|im_start|>system\nBe brief." in (tmp_path / "out" / "tokenizer_config.json").read_text() \
-        or "im_start" in (tmp_path / "out" / "chat_template.jinja").read_text()
+    assert manifest["data"]["stats"]["samples"] == 12
+    # The mapped system column reaches every trained sample, as the template renders it.
+    from tunelab.config import load_config
+    from tunelab.data.pipeline import prepare_datasets
+    from tunelab.data.templates import apply_template
+    from tunelab.model import load_tokenizer
+
+    cfg = load_config(str(recipe), [])
+    tokenizer = load_tokenizer(cfg.model)
+    apply_template(tokenizer, cfg.data.template)
+    texts = sorted(tokenizer.decode(row["input_ids"]) for row in prepare_datasets(cfg, tokenizer, "sft").train)
+    expected = sorted(tokenizer.apply_chat_template(
+        [{"role": "system", "content": r["sys"]}, {"role": "user", "content": r["q"]},
+         {"role": "assistant", "content": r["a"]}], tokenize=False) for r in rows)
+    assert all(text.startswith("<|im_start|>system\nBe brief.<|im_end|>") for text in texts)
+    assert [t.strip() for t in texts] == [e.strip() for e in expected]
 
 
 def test_bad_rows_are_reported_and_an_all_bad_dataset_writes_nothing(tmp_path, tunelab_env):
@@ -245,10 +259,16 @@ def test_bad_rows_are_reported_and_an_all_bad_dataset_writes_nothing(tmp_path, t
     out = tmp_path / "mixed_run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", "dataset=mixed", f"dataset_dir={data_dir}",
                    f"output_dir={out}", *QUICK, env=tunelab_env)
-    assert "mixed.json:7" in proc.stdout and "mixed.json:8" in proc.stdout
+    assert "mixed: 6/8 rows usable, 2 skipped" in proc.stdout
+    assert f"{data_dir / 'mixed.json'}:7: empty assistant turn (column 'output')" in proc.stdout
+    assert f"{data_dir / 'mixed.json'}:8: missing column 'instruction' (prompt); the row has " \
+        "columns 'question'" in proc.stdout
+    assert json.loads((out / "manifest.json").read_text())["data"]["stats"]["samples"] == 6
     out_bad = tmp_path / "bad_run"
     proc = tunelab("train", "examples/tiny_lora_sft.yaml", "dataset=allbad", f"dataset_dir={data_dir}",
                    f"output_dir={out_bad}", *QUICK, env=tunelab_env, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "allbad" in proc.stderr and "2" in proc.stderr
+    assert "dataset 'allbad': none of its 2 rows can be used" in proc.stderr
+    assert f"{data_dir / 'allbad.json'}:1: empty assistant turn (column 'output')" in proc.stderr
+    assert f"{data_dir / 'allbad.json'}:2: missing column 'instruction' (prompt)" in proc.stderr
     assert not out_bad.exists()

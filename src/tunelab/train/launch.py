@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,4 +44,23 @@ def relaunch(argv: list[str], nproc: int) -> int:
     ]
     print(f"launching {nproc} processes: {' '.join(command)}", flush=True)
     # Workers skip the output-dir guard: this parent checked it before any worker wrote there.
-    return subprocess.call(command, env={**os.environ, "TUNELAB_LAUNCHED": "1"})
+    child = subprocess.Popen(command, env={**os.environ, "TUNELAB_LAUNCHED": "1"})
+    # A Ctrl-C or SIGTERM is passed on (torchrun hands it to every worker, which saves a
+    # checkpoint and stops); this parent waits for that instead of killing them mid-save.
+    received: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        received.append(signum)
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:  # torchrun reports the signal as its own failure; the workers stopped as asked
+        print(f"stopped by {signal.Signals(received[0]).name} (see the run's manifest for the "
+              "checkpoint written)", file=sys.stderr, flush=True)
+        return 130
+    return code
