@@ -24,7 +24,9 @@ import os
 import sys
 import traceback
 
+from tunelab.cli.common import absorb_late_pairs
 from tunelab.errors import TuneLabError
+from tunelab.quiet import silence_library_noise
 
 # Module names under tunelab.cli, in the order `tunelab --help` lists them.
 COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "api"]
@@ -50,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    silence_library_noise()
     debug = "--debug" in argv or os.environ.get("TUNELAB_DEBUG") == "1"
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    absorb_late_pairs(parser, args, extras)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR

@@ -29,6 +29,7 @@ def register(subparsers) -> None:
         "would be skipped (listed); 2: a dataset cannot be trained on (unreadable file, no usable row).")
     validate.add_argument("names", nargs="+", metavar="NAME", help="dataset names (and key=value overrides)")
     _common(validate)
+    validate.set_defaults(overrides=[])  # key=value words given after an option land here
 
     preview = actions.add_parser("preview", help="show rows as parsed, rendered and trained")
     preview.add_argument("name", metavar="NAME", help="dataset name")
@@ -96,8 +97,9 @@ def _validate(args: argparse.Namespace) -> int:
     from tunelab.cli import EXIT_OK, EXIT_ROWS_SKIPPED
     from tunelab.data.report import load_samples, no_valid_rows_error
 
-    names = [n for n in args.names if "=" not in n]
-    cfg = _settings(args, [n for n in args.names if "=" in n])
+    words = [*args.names, *args.overrides]
+    names = [n for n in words if "=" not in n]
+    cfg = _settings(args, [n for n in words if "=" in n])
     _, reports = load_samples(cfg.data, names, cfg.stage, strict=False)
     for report in reports:
         print(report.format(limit=None))

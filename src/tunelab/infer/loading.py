@@ -76,6 +76,9 @@ def adapter_tokenizer_dir(adapter: str) -> Path | None:
 def _read_tokenizer(path: str, cfg: "Config") -> Any:
     from transformers import AutoTokenizer
 
+    from tunelab.model.loader import check_tokenizer_files
+
+    check_tokenizer_files(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.model.trust_remote_code,
                                                   use_fast=cfg.model.use_fast_tokenizer)
