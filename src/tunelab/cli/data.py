@@ -146,6 +146,8 @@ def _preview_tokenizer(args: argparse.Namespace, cfg, stage: str):
     cfg.model.model_name_or_path = model
     tokenizer = load_tokenizer(cfg.model)
     if stage != "pt":
-        info = apply_template(tokenizer, cfg.data.template)
+        info = apply_template(tokenizer, cfg.data.template, cfg.data.default_system)
         print(f"model: {model}   template: {info.name}   stop: {', '.join(info.stop_strings)}\n")
+        if info.note:
+            print(f"tunelab: note: {info.note}", file=sys.stderr)
     return tokenizer, encoding_options(cfg.data, stage)

@@ -15,7 +15,8 @@ class DataArgs:
     template: str | None = option(
         None, "Chat template. Unset: the tokenizer's own template (what is trained is what is "
         "served). A name (chatml, qwen, qwen3, llama3, mistral, gemma, glm4, deepseek, phi, alpaca, "
-        "default) replaces it and is saved with the run.")
+        "default, empty, or any LLaMA-Factory text template such as qwen3_nothink) replaces it and "
+        "is saved with the run.")
     cutoff_len: int = option(2048, "Maximum tokens per sample; longer samples are truncated.")
     max_samples: int | None = option(None, "Use at most this many rows from each dataset.")
     val_size: float = option(0.0, "Hold out this fraction (<1) or this many rows (>=1) for evaluation.")
@@ -35,7 +36,9 @@ class DataArgs:
     overwrite_cache: bool = option(False, "Tokenise again even if a cached result matches.")
     enable_thinking: bool = option(True, "For reasoning templates: let the model think (<think>...). "
                                    "Applied identically in training and in chat.")
-    default_system: str | None = option(None, "System prompt used when a sample has none.")
+    default_system: str | None = option(
+        None, "System prompt used when a sample has none; it replaces a named template's own "
+        "default, and \"\" means none (as in LLaMA-Factory).", keep_empty=True)
     placeholders: dict | None = option(
         None, "Values for {{name}}-style placeholders in data, e.g. {name: Tuney, author: Lab}. "
         "Override one with placeholders.name=Tuney.")

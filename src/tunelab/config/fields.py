@@ -17,9 +17,11 @@ from tunelab.errors import ConfigError
 
 
 def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
-           aliases: tuple[str, ...] = (), factory: Any = None) -> Any:
-    """Declare a config field with its help text, allowed values and LLaMA-Factory aliases."""
-    metadata = {"help": help, "choices": choices, "aliases": aliases}
+           aliases: tuple[str, ...] = (), factory: Any = None, keep_empty: bool = False) -> Any:
+    """Declare a config field with its help text, allowed values and LLaMA-Factory aliases.
+
+    ``keep_empty``: an empty string is a value (not "unset"), e.g. ``default_system: ""``."""
+    metadata = {"help": help, "choices": choices, "aliases": aliases, "keep_empty": keep_empty}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

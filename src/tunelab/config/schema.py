@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tunelab.config.compat import inert_key_note
 from tunelab.config.data import DataArgs
 from tunelab.config.export import ExportArgs
 from tunelab.config.fields import check_choice, coerce, suggest, type_hints
@@ -202,6 +203,8 @@ def build_config(raw: dict[str, Any], source: str | None = None) -> Config:
             values[section][name] = _typed(cls, name, value, key)
         elif key in hf and key not in _OWNED_ELSEWHERE:
             training[key] = coerce(value, hf[key][0], key)
+        elif inert_key_note(key):  # a LLaMA-Factory key TuneLab accepts without acting on it
+            notes.append(inert_key_note(key))
         else:
             unknown.append(key)
     if unknown:
@@ -223,6 +226,8 @@ def _renamed(key: str, value: Any) -> str:
 
 def _typed(cls: type, name: str, value: Any, key: str) -> Any:
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if value == "" and f.metadata.get("keep_empty"):
+        return ""
     typed = coerce(value, type_hints(cls)[name], key)
     check_choice(typed, f.metadata.get("choices"), key)
     return typed
