@@ -6,7 +6,8 @@ ours, so it cannot live in TuneLab's venv):
     python3 -m venv /work/lf-venv && /work/lf-venv/bin/pip install torch==2.13.0 llamafactory
     /work/lf-venv/bin/python scripts/llamafactory_reference.py TOKENIZER_DIR DATA_DIR OUT.json
 
-It reads the cases (template, default_system, dataset) from the JSON given on stdin, runs
+It reads the cases (template, default_system, dataset, max_samples, cutoff_len) from the JSON
+list given on stdin, runs
 LLaMA-Factory's own dataset pipeline (converter, template, supervised processor) on each and
 writes ``{"version", "cases": [{..., "input_ids": [[...]], "labels": [[...]]}], "keys": {...}}``,
 where ``keys`` maps every recipe key LLaMA-Factory documents to its default (JSON-able or null).
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import importlib.machinery
 import json
 import sys
 import tempfile
 import types
+from pathlib import Path
 
 
 def _stub_audio() -> None:
@@ -85,7 +88,9 @@ def main() -> None:
         cases.append(_encode(case, tokenizer_dir, data_dir))
         TEMPLATES.clear()
         TEMPLATES.update(saved)
-    result = {"version": llamafactory.__version__, "cases": cases, "keys": _keys()}
+    tokenizer_json = Path(tokenizer_dir, "tokenizer.json").read_bytes()
+    result = {"version": llamafactory.__version__, "tokenizer_sha256": hashlib.sha256(tokenizer_json).hexdigest(),
+              "cases": cases, "keys": _keys()}
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
 
