@@ -18,9 +18,10 @@ TOKENIZER = "tokenizer"  # stands for the model's own chat template
 
 # LLaMA-Factory's text-model template names -> (TuneLab template or TOKENIZER, default system
 # prompt LLaMA-Factory gives it). Where LLaMA-Factory's layout is that of one of our templates the
-# tokens are the same; where ours differs, the model's own template (which the model was trained
-# with) is used instead. Names equal to ours (chatml, qwen, qwen3, llama3, default, alpaca,
-# gemma, glm4, phi, empty) are ours and not listed.
+# tokens are the same; where none of ours has it, the model's own template (the one the model
+# was trained with) is used. Names we share (chatml, qwen, qwen3, default, alpaca, empty, llama3,
+# mistral, gemma, glm4, deepseek, phi) are ours and not listed; the first six render exactly as
+# LLaMA-Factory's (tests/test_llamafactory_compat.py).
 LLAMAFACTORY_TEMPLATES: dict[str, tuple[str, str | None]] = {
     "qwen3_nothink": ("chatml", None), "qwen3_5_nothink": ("chatml", None),
     "qwen2_vl": ("chatml", "You are a helpful assistant."), "yi": ("chatml", None),
@@ -32,7 +33,7 @@ LLAMAFACTORY_TEMPLATES: dict[str, tuple[str, str | None]] = {
 }
 # Names whose layout none of ours reproduces: the model's own template is used.
 for _name in ("llama2", "llama2_zh", "llama4", "mistral_small", "ministral", "ministral3", "chatglm3",
-              "deepseek", "deepseekcoder", "phi4", "baichuan", "baichuan2", "intern2", "intern_s1",
+              "deepseekcoder", "phi4", "baichuan", "baichuan2", "intern2", "intern_s1",
               "cohere", "falcon", "falcon_h1", "vicuna", "zephyr", "openchat", "openchat-3.6", "solar",
               "starchat", "smollm", "smollm2", "olmo", "granite3", "granite4", "exaone", "hunyuan",
               "hunyuan_small", "index", "xuanyuan", "yuan", "breeze", "aeva", "bailing", "bailing_v2",
