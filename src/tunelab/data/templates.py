@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tunelab.data.template_sources import SOURCES, build_source
 from tunelab.errors import DataError
 
-TEMPLATE_NAMES = tuple(SOURCES)
+OWN_TEMPLATE_NAMES = tuple(SOURCES)  # the templates TuneLab writes itself
 TOKENIZER = "tokenizer"  # stands for the model's own chat template
 
 # LLaMA-Factory's text-model template names -> (TuneLab template or TOKENIZER, default system
@@ -42,6 +42,9 @@ for _name in ("llama2", "llama2_zh", "llama4", "mistral_small", "ministral", "mi
               "telechat2", "chatml_de", "glmz1", "glm4_7", "youtu", "hy3", "gemma4", "gemma4n"):
     LLAMAFACTORY_TEMPLATES[_name] = (TOKENIZER, None)
 
+# Every name `template:` accepts (the config's allowed values): ours, then LLaMA-Factory's.
+TEMPLATE_NAMES = OWN_TEMPLATE_NAMES + tuple(n for n in LLAMAFACTORY_TEMPLATES if n not in SOURCES)
+
 # End-of-turn markers beyond the tokenizer's eos: generation must stop on them.
 _STOPS: dict[str, list[str]] = {
     "chatml": ["<|im_end|>"], "qwen": ["<|im_end|>"], "qwen3": ["<|im_end|>"],
@@ -66,11 +69,10 @@ class TemplateInfo:
 def template_source(name: str, default_system: str | None = None) -> str:
     """The Jinja source of a named template (DataError with did-you-mean for unknown names)."""
     if name not in SOURCES:
-        known = TEMPLATE_NAMES + tuple(LLAMAFACTORY_TEMPLATES)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, TEMPLATE_NAMES, n=3, cutoff=0.5)
         guess = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         raise DataError(f"unknown template {name!r}{guess}", where="key 'template'",
-                        hint=f"use one of: {', '.join(TEMPLATE_NAMES)}, a LLaMA-Factory text "
+                        hint=f"use one of: {', '.join(OWN_TEMPLATE_NAMES)}, a LLaMA-Factory text "
                         "template name, or leave it unset to keep the tokenizer's own template")
     return build_source(name, default_system)
 
@@ -111,7 +113,7 @@ def _own_template(tokenizer, note: str | None) -> TemplateInfo:
     if not getattr(tokenizer, "chat_template", None):
         raise DataError("the tokenizer has no chat template of its own", where="key 'template'",
                         hint="name one, e.g. template: chatml (or qwen3, llama3, mistral, gemma, "
-                        f"...): {', '.join(TEMPLATE_NAMES)}")
+                        f"...): {', '.join(OWN_TEMPLATE_NAMES)}")
     info = _own_template_info(tokenizer.chat_template)
     info.note = note
     return info
