@@ -83,7 +83,7 @@ _SINGLE: dict[str, str] = {
     "upcast_lmhead_output": "the chunked loss computes logits in float32 already",
     "print_param_status": "TuneLab prints the trainable parameter count; use --debug for more",
     "offload_folder": "TuneLab does not offload weights to disk",
-    "quantization_method": "on-the-fly quantization is bitsandbytes (quantization_bit) only",
+    "quantization_method": "TuneLab quantizes on the fly with bitsandbytes only (what 'bnb' asks for)",
     "quantization_device_map": "quantized models are placed by TuneLab on the training device",
     "rope_scaling": "set rope scaling in the model's config.json; TuneLab does not rewrite it",
     "moe_aux_loss_coef": "the model's own config.json value is used",
