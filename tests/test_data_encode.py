@@ -11,7 +11,7 @@ from tunelab.data.collate import PackedCollator, PaddingCollator, pack_rows
 from tunelab.data.conversation import Conversation, Message, TextSample
 from tunelab.data.encode import IGNORE_INDEX, encode_pretrain, encode_supervised
 from tunelab.data.template_sources import SOURCES
-from tunelab.data.templates import TEMPLATE_NAMES, apply_template
+from tunelab.data.templates import OWN_TEMPLATE_NAMES, apply_template
 from tunelab.errors import DataError
 
 CONV = Conversation([Message("user", "Hi there"), Message("assistant", "Hello! How can I help?"),
@@ -107,7 +107,7 @@ def _render(source, messages, generation_prompt=False, **kwargs):
     return out[0]
 
 
-@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", OWN_TEMPLATE_NAMES)
 @pytest.mark.parametrize("conv", [CONV, TOOL_CONV], ids=["chat", "tools"])
 @pytest.mark.parametrize("thinking", [True, False])
 def test_named_templates_are_prefix_stable(name, conv, thinking):

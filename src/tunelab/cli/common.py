@@ -17,6 +17,27 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override any recipe key, e.g. learning_rate=2e-4 num_train_epochs=1")
 
 
+def absorb_late_pairs(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                      extras: list[str]) -> None:
+    """Put ``key=value`` words that came after an option into ``args.overrides``.
+
+    argparse fills positionals at the first chance, so in ``--query hi max_new_tokens=10`` the
+    pair arrives after ``overrides`` was already taken (empty) and is left over. Every command
+    with an ``overrides`` list takes such pairs (and a recipe path, if none was given yet); any
+    other leftover word is the usual "unrecognized arguments" error.
+    """
+    unknown = []
+    for word in extras:
+        if hasattr(args, "overrides") and "=" in word and not word.startswith("-"):
+            args.overrides = [*(args.overrides or []), word]
+        elif getattr(args, "recipe", "") is None and word.endswith((".yaml", ".yml")):
+            args.recipe = word
+        else:
+            unknown.append(word)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+
 def load_recipe(args: argparse.Namespace, extra: dict | None = None):
     """The validated Config from ``args.recipe`` + ``args.overrides`` (+ values from flags)."""
     recipe, overrides = args.recipe, list(args.overrides or [])

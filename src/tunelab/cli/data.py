@@ -23,9 +23,13 @@ def register(subparsers) -> None:
     listing = actions.add_parser("list", help="list the registered datasets")
     _common(listing, stage=False)
 
-    validate = actions.add_parser("validate", help="check every row; exit 1 if any row has a problem")
+    validate = actions.add_parser(
+        "validate", help="check every row; exit 1 if rows would be skipped, 2 if a dataset is unusable",
+        description="Check every row as `tunelab train` reads it. Exit 0: all rows usable; 1: some rows "
+        "would be skipped (listed); 2: a dataset cannot be trained on (unreadable file, no usable row).")
     validate.add_argument("names", nargs="+", metavar="NAME", help="dataset names (and key=value overrides)")
     _common(validate)
+    validate.set_defaults(overrides=[])  # key=value words given after an option land here
 
     preview = actions.add_parser("preview", help="show rows as parsed, rendered and trained")
     preview.add_argument("name", metavar="NAME", help="dataset name")
@@ -94,16 +98,21 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from tunelab.data.report import load_samples
+    from tunelab.cli import EXIT_OK, EXIT_ROWS_SKIPPED
+    from tunelab.data.report import load_samples, no_valid_rows_error
 
-    names = [n for n in args.names if "=" not in n]
-    cfg = _settings(args, [n for n in args.names if "=" in n])
+    words = [*args.names, *args.overrides]
+    names = [n for n in words if "=" not in n]
+    cfg = _settings(args, [n for n in words if "=" in n])
     _, reports = load_samples(cfg.data, names, cfg.stage, strict=False)
     for report in reports:
         print(report.format(limit=None))
+    unusable = [r for r in reports if not r.usable]
+    if unusable:  # the same verdict, and error, that `tunelab train` gives
+        raise no_valid_rows_error(unusable[0])
     bad = [r.dataset for r in reports if not r.ok]
     print(f"problems in: {', '.join(bad)}" if bad else "all rows are usable")
-    return 1 if bad else 0
+    return EXIT_ROWS_SKIPPED if bad else EXIT_OK
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -141,6 +150,8 @@ def _preview_tokenizer(args: argparse.Namespace, cfg, stage: str):
     cfg.model.model_name_or_path = model
     tokenizer = load_tokenizer(cfg.model)
     if stage != "pt":
-        info = apply_template(tokenizer, cfg.data.template)
+        info = apply_template(tokenizer, cfg.data.template, cfg.data.default_system)
         print(f"model: {model}   template: {info.name}   stop: {', '.join(info.stop_strings)}\n")
+        if info.note:
+            print(f"tunelab: note: {info.note}", file=sys.stderr)
     return tokenizer, encoding_options(cfg.data, stage)

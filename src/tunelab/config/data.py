@@ -27,7 +27,9 @@ class DataArgs:
         help_zh="存放 dataset_info.json 和数据文件的文件夹；其中未登记的名称取自随包附带的演示数据集。")
     template: str | None = option(
         None, "Chat template. Unset: the tokenizer's own template (what is trained is what is "
-        "served). A name (one of the choices) replaces it and is saved with the run.",
+        "served). A name (ours: chatml, qwen, qwen3, llama3, mistral, gemma, glm4, deepseek, phi, "
+        "alpaca, default, empty; or any LLaMA-Factory text template such as qwen3_nothink) replaces "
+        "it and is saved with the run.",
         help_zh="对话模板。不设置：使用分词器自带的模板（训练与部署一致）。"
         "填写名称（可选值之一）则替换它，并随运行一起保存。", choices=template_names)
     cutoff_len: int = option(2048, "Maximum tokens per sample; longer samples are truncated.",
@@ -66,8 +68,11 @@ class DataArgs:
     enable_thinking: bool = option(
         True, "For reasoning templates: let the model think (<think>...). Applied identically in "
         "training and in chat.", help_zh="推理类模板：允许模型思考（<think>…）。训练和对话中的处理完全一致。")
-    default_system: str | None = option(None, "System prompt used when a sample has none.",
-                                        help_zh="样本没有系统提示时使用的系统提示。")
+    default_system: str | None = option(
+        None, "System prompt used when a sample has none; it replaces a named template's own "
+        "default, and \"\" means none (as in LLaMA-Factory).",
+        help_zh="样本没有系统提示时使用的系统提示；它会替换命名模板自带的默认系统提示，\"\" 表示不用系统提示"
+        "（与 LLaMA-Factory 相同）。", keep_empty=True)
     placeholders: dict | None = option(
         None, "Values for {{name}}-style placeholders in data, e.g. {name: Tuney, author: Lab}. "
         "Override one with placeholders.name=Tuney.",

@@ -21,17 +21,19 @@ def option(default: Any = None, help: str = "", *, help_zh: str = "", choices: A
            min: float | None = None, max: float | None = None, min_exclusive: bool = False,
            max_exclusive: bool = False, group: str | None = None,
            when: dict[str, tuple] | None = None, aliases: tuple[str, ...] = (),
-           factory: Any = None) -> Any:
+           factory: Any = None, keep_empty: bool = False) -> Any:
     """Declare a config field: its help (English and Chinese), allowed values, inclusive bounds
     (exclusive when ``min_exclusive`` / ``max_exclusive``), UI group, the condition under which
     it applies (``when={"finetuning_type": ("lora",)}``) and its LLaMA-Factory aliases.
 
     ``choices`` may be a function returning the choices, for lists owned by another package
-    (read when the spec is built, not at import time).
+    (read when the spec is built, not at import time). ``keep_empty``: an empty string is a
+    value, not "unset" (e.g. ``default_system: ""``).
     """
     metadata = {"help": help, "help_zh": help_zh, "choices": choices, "aliases": aliases,
                 "min": min, "max": max, "min_exclusive": min_exclusive,
-                "max_exclusive": max_exclusive, "group": group, "when": when}
+                "max_exclusive": max_exclusive, "group": group, "when": when,
+                "keep_empty": keep_empty}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tunelab.config.compat import inert_key_note
 from tunelab.config.data import DataArgs
 from tunelab.config.export import ExportArgs
 from tunelab.config.fields import coerce, suggest, type_hints
@@ -199,12 +200,21 @@ def _place(key: str, value: Any, values: dict, training: dict, notes: list[str])
     if spec is not None and spec.section == TRAINING_SECTION[0]:
         training[spec.key] = coerce(value, type_hints(TRAINING_SECTION[1])[spec.key], key)
     elif spec is not None:
-        typed = coerce(value, type_hints(SECTIONS[spec.section])[spec.key], key)
-        values[spec.section][spec.key] = typed
+        values[spec.section][spec.key] = _section_value(spec, value, key)
     elif key in _hf_training_fields() and key not in OWNED_ELSEWHERE:
         training[key] = coerce(value, _hf_training_fields()[key][0], key)
+    elif inert_key_note(key):  # a LLaMA-Factory key TuneLab accepts without acting on it
+        notes.append(inert_key_note(key))
     else:
         raise _unknown_key(key)
+
+
+def _section_value(spec: Any, value: Any, key: str) -> Any:
+    cls = SECTIONS[spec.section]
+    field_meta = {f.name: f.metadata for f in dataclasses.fields(cls)}[spec.key]
+    if value == "" and field_meta.get("keep_empty"):
+        return ""
+    return coerce(value, type_hints(cls)[spec.key], key)
 
 
 def _check_ratio(key: str, value: Any) -> None:

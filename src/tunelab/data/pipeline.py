@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ def prepare_datasets(cfg, tokenizer, stage: str | None = None) -> PreparedData:
     if not d.dataset:
         raise DataError("no training dataset is set", where="key 'dataset'",
                         hint="name one from dataset_info.json, e.g. dataset: alpaca_en_demo")
-    info = apply_template(tokenizer, d.template) if stage != "pt" else None
+    info = apply_template(tokenizer, d.template, d.default_system) if stage != "pt" else None
+    if info is not None and info.note:
+        print(f"tunelab: note: {info.note}", file=sys.stderr)
     fp = _fingerprint(cfg, tokenizer, stage)
     target = Path(d.tokenized_path) if d.tokenized_path else tokenized_cache_dir(fp)
     if not d.overwrite_cache:

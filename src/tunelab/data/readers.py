@@ -8,6 +8,7 @@ user at the exact row to fix.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -77,7 +78,7 @@ def read_file(path: Path) -> Rows:
 
 
 def _read_json(path: Path) -> Rows:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -85,12 +86,43 @@ def _read_json(path: Path) -> Rows:
             return _read_jsonl(path)
         raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                         where=str(path)) from None
+    except RecursionError:
+        raise DataError(_TOO_DEEP, where=str(path), hint=_FLAT_ROWS) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
         raise DataError(f"a .json data file must hold a list of objects, got {type(data).__name__}",
                         where=str(path))
     return [(f"{path}:{i}", _as_row(item)) for i, item in enumerate(data, 1)]
+
+
+# Python's json module recurses once per nesting level and gives up near the interpreter's limit.
+_TOO_DEEP = "JSON is nested too deeply to read (Python's JSON reader stops near 1000 levels)"
+_FLAT_ROWS = ("a data file holds a list of rows, each an object of named fields (strings, or "
+              "lists of messages): a few levels deep")
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text; DataError naming the line and byte when it is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # a UTF-8 byte-order mark (Windows editors) is dropped
+    except UnicodeDecodeError as exc:
+        raise _not_utf8_error(path, data, exc) from None
+
+
+def _not_utf8_error(path: Path, data: bytes, exc: UnicodeDecodeError) -> DataError:
+    if b"\x00" in data[:8192]:
+        return DataError("is a binary file, not text (it holds NUL bytes)", where=str(path),
+                         hint="data files are UTF-8 text (json, jsonl, csv, txt) or parquet/arrow "
+                         "with the matching extension; check that file_name points at the right file")
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return DataError(f"is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column "
+                     f"{column} cannot be decoded (the file is probably Latin-1 or Windows-1252)",
+                     where=str(path),
+                     hint=f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 '{path}' > NEW_FILE` "
+                     "and point file_name at the new file")
 
 
 def _as_row(item: object) -> dict:
@@ -101,33 +133,47 @@ def _as_row(item: object) -> dict:
 
 def _read_jsonl(path: Path) -> Rows:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((f"{path}:{line_no}", _as_row(json.loads(line))))
-            except json.JSONDecodeError as exc:
-                rows.append((f"{path}:{line_no}", {ROW_ERROR_KEY: f"not valid JSON ({exc.msg}, column {exc.colno})"}))
+    for line_no, line in enumerate(_lines(path), 1):
+        if line.strip():
+            rows.append((f"{path}:{line_no}", _parse_line(line)))
     return rows
 
 
+def _parse_line(line: str) -> dict:
+    try:
+        return _as_row(json.loads(line))
+    except json.JSONDecodeError as exc:
+        return {ROW_ERROR_KEY: f"not valid JSON ({exc.msg}, column {exc.colno})"}
+    except RecursionError:
+        return {ROW_ERROR_KEY: _TOO_DEEP}
+
+
 def _read_csv(path: Path) -> Rows:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
         # reader.line_num after reading a record is its last physical line: right for one-line rows
         return [(f"{path}:{reader.line_num}", dict(row)) for row in reader]
+    except csv.Error as exc:
+        raise DataError(f"not valid CSV at line {reader.line_num}: {exc}", where=str(path)) from None
 
 
 def _read_txt(path: Path) -> Rows:
-    with path.open(encoding="utf-8") as handle:
-        return [(f"{path}:{n}", {"text": line.rstrip("\n")}) for n, line in enumerate(handle, 1) if line.strip()]
+    return [(f"{path}:{n}", {"text": line}) for n, line in enumerate(_lines(path), 1) if line.strip()]
+
+
+def _lines(path: Path) -> list[str]:
+    # Only \n ends a line: str.splitlines would also split at U+2028 inside a JSON string.
+    return [line.removesuffix("\r") for line in read_text(path).split("\n")]
 
 
 def _read_parquet(path: Path) -> Rows:
     import pyarrow.parquet as pq  # datasets' own backend; reading directly avoids its disk cache
 
-    return [(f"{path}:{i}", row) for i, row in enumerate(pq.read_table(path).to_pylist(), 1)]
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
+        raise DataError(f"not a readable Parquet file ({exc})", where=str(path)) from None
+    return [(f"{path}:{i}", row) for i, row in enumerate(table.to_pylist(), 1)]
 
 
 def _read_arrow(path: Path) -> Rows:
@@ -162,6 +208,6 @@ def _hub_error(spec: DatasetSpec, exc: Exception) -> DataError:
     why = "HF_HUB_OFFLINE=1 is set and it is not in the local cache" if offline else \
         f"the Hugging Face Hub could not be reached or refused it ({type(exc).__name__}: {exc})"
     return DataError(f"could not load hf_hub_url '{spec.hf_hub_url}': {why}", where=spec.where,
-                     hint="download the dataset files (e.g. `huggingface-cli download --repo-type "
+                     hint="download the dataset files (e.g. `hf download --repo-type "
                      "dataset ...` on a connected machine), put them next to dataset_info.json and "
                      "register them with \"file_name\"")

@@ -32,7 +32,13 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
+        """No row was skipped."""
         return not self.problems
+
+    @property
+    def usable(self) -> bool:
+        """At least one row can be trained on: the one rule ``train`` and ``data validate`` share."""
+        return self.valid > 0
 
     def summary(self) -> str:
         """One line: ``name: 98/100 rows usable, 2 skipped``."""
@@ -91,7 +97,7 @@ def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,
                 report.valid += 1
             except RowError as exc:
                 report.problems.append(Problem(location, exc.reason))
-        if strict and report.valid == 0:
+        if strict and not report.usable:
             raise no_valid_rows_error(report)
         reports.append(report)
     return samples, reports
@@ -100,7 +106,8 @@ def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,
 def no_valid_rows_error(report: ValidationReport, shown: int = 3) -> DataError:
     """The error for a dataset none of whose rows can be used, with the first reasons."""
     if report.total == 0:
-        return DataError("has no rows", where=f"dataset '{report.dataset}'",
+        return DataError("has no rows (an empty file or an empty list)",
+                         where=f"dataset '{report.dataset}'",
                          hint="check that the file is not empty and file_name points at it")
     reasons = "\n".join(f"    {p.location}: {p.reason}" for p in report.problems[:shown])
     more = f"\n    ... and {len(report.problems) - shown} more" if len(report.problems) > shown else ""

@@ -113,21 +113,24 @@ def _assemble(default_system: str | None, head: str, assistant: str, tool: str, 
         "{%- if add_generation_prompt -%}" + prompt + "{%- endif -%}")
 
 
-def _plain(default_system: str | None, user: str, assistant: str, tool: str, sep: str) -> str:
-    """default/alpaca: ``<user prefix>text<sep>`` blocks, assistant ends with eos."""
-    head = ("{%- if system_message -%}{{- system_message + '" + sep + "' -}}{%- endif -%}"
+def _plain(default_system: str | None, user: str, assistant: str, tool: str, sep: str,
+           system: str = "", every_eos: bool = False) -> str:
+    """default/alpaca: ``<prefix>text<sep>`` blocks; the assistant's (or, with ``every_eos``,
+    every turn's) text ends with eos, as LLaMA-Factory's ``default`` template does."""
+    eos = _EOS if every_eos else ""
+    head = ("{%- if system_message -%}{{- '" + system + "' + system_message -}}" + eos + "{{- '" + sep + "' -}}{%- endif -%}"
             "{%- if tools -%}{{- 'Tools:' -}}" + _TOOLS_LINES + "{{- '" + sep + "' -}}{%- endif -%}")
     answer = (_ANSWER + "{{- '" + assistant + "' + answer -}}"
               "{%- if message['tool_calls'] is defined -%}{{- 'Tool calls: ' -}}{%- endif -%}"
               + _CALLS_LIST + _EOS + "{{- '" + sep + "' -}}")
     return _assemble(default_system, head,
                      answer,
-                     "{{- '" + tool + "' + message['content'] + '" + sep + "' -}}",
-                     "{{- '" + user + "' + message['content'] + '" + sep + "' -}}",
+                     "{{- '" + tool + "' + message['content'] -}}" + eos + "{{- '" + sep + "' -}}",
+                     "{{- '" + user + "' + message['content'] -}}" + eos + "{{- '" + sep + "' -}}",
                      "{{- '" + assistant + "' -}}")
 
 
-def _llama3() -> str:
+def _llama3(default_system: str | None = None) -> str:
     head = (
         "{%- if bos_token -%}{{- bos_token -}}{%- endif -%}"
         "{%- if system_message or tools -%}{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' -}}"
@@ -144,10 +147,10 @@ def _llama3() -> str:
     tool = "{%- set role = 'ipython' -%}" + header + "{{- message['content'] + '<|eot_id|>' -}}"
     other = "{%- set role = message['role'] -%}" + header + "{{- message['content'] + '<|eot_id|>' -}}"
     prompt = "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}"
-    return _assemble(None, head, assistant, tool, other, prompt, args_key="parameters")
+    return _assemble(default_system, head, assistant, tool, other, prompt, args_key="parameters")
 
 
-def _mistral() -> str:
+def _mistral(default_system: str | None = None) -> str:
     """Mistral v7 style ([SYSTEM_PROMPT], [INST]); tools stated once after the system prompt."""
     head = ("{%- if bos_token -%}{{- bos_token -}}{%- endif -%}"
             "{%- if system_message -%}{{- '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' -}}{%- endif -%}"
@@ -156,10 +159,10 @@ def _mistral() -> str:
                  "{%- endif -%}" + _CALLS_LIST + _EOS)
     tool = "{{- '[TOOL_RESULTS]' + message['content'] + '[/TOOL_RESULTS]' -}}"
     other = "{{- '[INST]' + message['content'] + '[/INST]' -}}"
-    return _assemble(None, head, assistant, tool, other, "")
+    return _assemble(default_system, head, assistant, tool, other, "")
 
 
-def _gemma() -> str:
+def _gemma(default_system: str | None = None) -> str:
     """Gemma: no system role, so the system prompt (and tools) open the first user turn."""
     head = "{%- if bos_token -%}{{- bos_token -}}{%- endif -%}"
     preamble = ("{%- if loop.first -%}{%- if system_message -%}{{- system_message + '\\n\\n' -}}{%- endif -%}"
@@ -170,10 +173,10 @@ def _gemma() -> str:
     tool = "{{- '<start_of_turn>user\\n' + message['content'] + '<end_of_turn>\\n' -}}"
     other = ("{{- '<start_of_turn>user\\n' -}}" + preamble
              + "{{- message['content'] + '<end_of_turn>\\n' -}}")
-    return _assemble(None, head, assistant, tool, other, "{{- '<start_of_turn>model\\n' -}}")
+    return _assemble(default_system, head, assistant, tool, other, "{{- '<start_of_turn>model\\n' -}}")
 
 
-def _glm4() -> str:
+def _glm4(default_system: str | None = None) -> str:
     """GLM-4: role tokens without end markers; the eos closes an assistant turn (as LLaMA-Factory)."""
     head = ("{{- '[gMASK]<sop>' -}}{%- if system_message or tools -%}{{- '<|system|>\\n' -}}"
             "{%- if system_message -%}{{- system_message -}}{%- endif -%}"
@@ -189,10 +192,10 @@ def _glm4() -> str:
         "{%- endfor -%}{%- endif -%}" + _EOS)
     tool = "{{- '<|observation|>\\n' + message['content'] -}}"
     other = "{{- '<|' + message['role'] + '|>\\n' + message['content'] -}}"
-    return _assemble(None, head, assistant, tool, other, "{{- '<|assistant|>' -}}")
+    return _assemble(default_system, head, assistant, tool, other, "{{- '<|assistant|>' -}}")
 
 
-def _deepseek() -> str:
+def _deepseek(default_system: str | None = None) -> str:
     """DeepSeek-V3 style: bare system text, fullwidth-bar role markers, DeepSeek tool-call markers."""
     head = ("{%- if bos_token -%}{{- bos_token -}}{%- endif -%}"
             "{%- if system_message -%}{{- system_message -}}{%- endif -%}"
@@ -208,10 +211,10 @@ def _deepseek() -> str:
     tool = ("{{- '<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>' + message['content'] + "
             "'<｜tool▁output▁end｜><｜tool▁outputs▁end｜>' -}}")
     other = "{{- '<｜User｜>' + message['content'] -}}"
-    return _assemble(None, head, assistant, tool, other, "{{- '<｜Assistant｜>' -}}")
+    return _assemble(default_system, head, assistant, tool, other, "{{- '<｜Assistant｜>' -}}")
 
 
-def _phi() -> str:
+def _phi(default_system: str | None = None) -> str:
     """Phi-3 / Phi-4-mini style: <|role|> ... <|end|>, tools in <|tool|> inside the system turn."""
     head = ("{%- if system_message or tools -%}{{- '<|system|>\\n' -}}"
             "{%- if system_message -%}{{- system_message -}}{%- endif -%}"
@@ -223,19 +226,42 @@ def _phi() -> str:
                  "{{- '<|end|>\\n' -}}")
     tool = "{{- '<|tool_response|>\\n' + message['content'] + '<|end|>\\n' -}}"
     other = "{{- '<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n' -}}"
-    return _assemble(None, head, assistant, tool, other, "{{- '<|assistant|>\\n' -}}")
+    return _assemble(default_system, head, assistant, tool, other, "{{- '<|assistant|>\\n' -}}")
 
 
-SOURCES: dict[str, str] = {
-    "default": _plain(None, "Human: ", "Assistant: ", "Observation: ", "\\n"),
-    "alpaca": _plain(ALPACA_SYSTEM, "### Instruction:\\n", "### Response:\\n", "### Observation:\\n", "\\n\\n"),
-    "chatml": _chatml(None),
-    "qwen": _chatml(QWEN_SYSTEM),
-    "qwen3": _chatml(None, qwen3=True),
-    "llama3": _llama3(),
-    "mistral": _mistral(),
-    "gemma": _gemma(),
-    "glm4": _glm4(),
-    "deepseek": _deepseek(),
-    "phi": _phi(),
+def _empty(default_system: str | None) -> str:
+    """LLaMA-Factory's ``empty``: the texts one after another, no markers, no eos."""
+    return _assemble(default_system, "{%- if system_message -%}{{- system_message -}}{%- endif -%}",
+                     _ANSWER + "{{- answer -}}", "{{- message['content'] -}}", "{{- message['content'] -}}", "")
+
+
+# name -> builder(default system prompt). The layouts of ``default`` and ``alpaca`` are
+# LLaMA-Factory's, character for character, so their recipes give the same token ids.
+BUILDERS = {
+    "default": lambda system: _plain(system, "Human: ", "Assistant:", "Observation: ", "\\n",
+                                     system="System: ", every_eos=True),
+    "alpaca": lambda system: _plain(system, "### Instruction:\\n", "### Response:\\n",
+                                    "### Observation:\\n", "\\n\\n"),
+    "chatml": _chatml,
+    "qwen": _chatml,
+    "qwen3": lambda system: _chatml(system, qwen3=True),
+    "llama3": _llama3,
+    "mistral": _mistral,
+    "gemma": _gemma,
+    "glm4": _glm4,
+    "deepseek": _deepseek,
+    "phi": _phi,
+    "empty": _empty,
 }
+# The system prompt a template uses when the sample has none and default_system is unset.
+DEFAULT_SYSTEMS = {"alpaca": ALPACA_SYSTEM, "qwen": QWEN_SYSTEM}
+
+
+def build_source(name: str, default_system: str | None = None) -> str:
+    """The Jinja source of template ``name``; ``default_system`` (even ``""``, meaning none)
+    replaces the template's own default system prompt, as in LLaMA-Factory."""
+    system = default_system if default_system is not None else DEFAULT_SYSTEMS.get(name)
+    return BUILDERS[name](system)
+
+
+SOURCES: dict[str, str] = {name: build_source(name) for name in BUILDERS}

@@ -26,8 +26,8 @@ def push_to_hub(folder: Path, repo_id: str, private: bool = True) -> str:
             f"the export in {folder} is complete, but uploading it to '{repo_id}' failed: "
             f"{type(exc).__name__}: {_first_line(exc)}",
             where="key 'export_hub_model_id'",
-            hint=f"check the network and your token (huggingface-cli login), then upload with: "
-                 f"huggingface-cli upload {repo_id} {folder} .") from None
+            hint=f"check the network and your token (hf auth login), then upload with: "
+                 f"hf upload {repo_id} {folder} .") from None
 
 
 def _first_line(exc: Exception) -> str:

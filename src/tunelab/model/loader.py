@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +44,61 @@ def _hub_error(name: str, exc: Exception) -> ModelError:
     return ModelError(f"cannot load '{name}': {why} and it is not in the local cache",
                       where="key 'model_name_or_path'",
                       hint="download the model once where the hub is reachable "
-                           "(huggingface-cli download NAME --local-dir DIR) and pass the folder")
+                           "(hf download NAME --local-dir DIR) and pass the folder")
 
 
 def is_local(name: str) -> bool:
     return Path(name).exists()
+
+
+# Any one of these lets AutoTokenizer build a tokenizer from a folder.
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json",
+                    "vocab.txt", "spiece.model", "tiktoken.model")
+
+
+def check_tokenizer_files(path: str) -> None:
+    """ModelError when the local folder ``path`` holds no tokenizer file at all."""
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelError(f"folder {folder} has no tokenizer (none of {', '.join(_TOKENIZER_FILES[:4])})",
+                         where="key 'model_name_or_path'",
+                         hint="copy the tokenizer files of the model it came from into the folder "
+                         "(e.g. `hf download BASE_MODEL tokenizer.json tokenizer_config.json "
+                         "--local-dir FOLDER`), or point at a folder that has them")
+
+
+def check_safetensors(path: str) -> None:
+    """ModelError naming a ``*.safetensors`` file in folder ``path`` that is cut short or not one.
+
+    Reads only each file's header, which records where every tensor ends.
+    """
+    folder = Path(path)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    for file in files:
+        problem = _safetensors_problem(file)
+        if problem:
+            raise ModelError(f"{file.name} {problem}", where=f"model folder {folder}",
+                             hint="the download or copy was cut short: fetch the file again "
+                             "(e.g. `hf download MODEL --local-dir FOLDER`)")
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"is truncated: {size} bytes, too short for a safetensors header"
+        (header_len,) = struct.unpack("<Q", head)
+        if 8 + header_len > size:
+            return f"is truncated: {size} bytes, but its header alone is {header_len} bytes"
+        try:
+            header = json.loads(handle.read(header_len))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError):
+            return "is not a safetensors file (its header is not readable)"
+    if 8 + header_len + end > size:
+        return f"is truncated: {size:,} bytes on disk, its header describes {8 + header_len + end:,}"
+    return None
 
 
 def pick_dtype(requested: str, training: dict[str, Any] | None = None) -> "Any":
@@ -103,6 +155,7 @@ def load_tokenizer(model_args: "ModelArgs", padding_side: str | None = None) -> 
     from transformers import AutoTokenizer
 
     path = resolve_model_path(model_args.model_name_or_path)
+    check_tokenizer_files(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             path, trust_remote_code=model_args.trust_remote_code, use_fast=model_args.use_fast_tokenizer,
@@ -153,6 +206,7 @@ def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
         "cache_dir": model_args.cache_dir,
         "revision": model_args.model_revision,
     }
+    check_safetensors(path)
     quant = quantization_config(model_args, dtype)
     if quant is not None:
         kwargs["quantization_config"] = quant
