@@ -46,7 +46,7 @@ CONFIGS = {
                               "per_device_train_batch_size=4", "cutoff_len=512", "torch_dtype=bfloat16"],
     "tiny_lora_autocast_b4_c512": ["model_name_or_path=tunelab/tiny-chat", "finetuning_type=lora",
                                    "per_device_train_batch_size=4", "cutoff_len=512",
-                                   "torch_dtype=bfloat16", "bf16=true"],
+                                   "torch_dtype=bfloat16", "bf16=true", "chunked_loss=false"],
     "tiny_full_bf16_b4_c512": ["model_name_or_path=tunelab/tiny-chat", "finetuning_type=full",
                                "per_device_train_batch_size=4", "cutoff_len=512", "torch_dtype=bfloat16"],
     "bench_lora_b1_c256": ["model_name_or_path=tunelab/bench-chat", "finetuning_type=lora",
@@ -106,9 +106,13 @@ def _train(overrides: list[str], out: str) -> tuple[dict, int, float]:
 
 
 def _saved_activation_bytes(trainer, batch: dict) -> int:
-    """Bytes of the distinct tensors autograd saves in one forward + loss (parameters excluded)."""
+    """Bytes of the distinct tensors autograd saves in one forward of the decoder and the chunked
+    loss under the Trainer's autocast (parameters excluded; the loss keeps no logits)."""
     import torch
 
+    from tunelab.train.loss import causal_lm_parts, chunked_loss_sum
+
+    body, head = causal_lm_parts(trainer.model)
     params = {p.untyped_storage().data_ptr() for p in trainer.model.parameters()}
     seen: dict[int, int] = {}
 
@@ -118,8 +122,9 @@ def _saved_activation_bytes(trainer, batch: dict) -> int:
             seen.setdefault(storage.data_ptr(), storage.nbytes())
         return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        trainer.compute_loss(trainer.model, batch)
+    features = {k: v for k, v in batch.items() if k != "labels"}
+    with trainer.accelerator.autocast(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        chunked_loss_sum(body(**features).last_hidden_state, batch["labels"], head)
     return sum(seen.values())
 
 

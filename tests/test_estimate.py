@@ -271,3 +271,14 @@ def test_cli_bad_gpu_memory_is_a_clear_error(llama7b):
     done = _cli(f"model_name_or_path={llama7b}", "--gpu-memory", "lots")
     assert done.returncode == 2
     assert "--gpu-memory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_loss_chunk_matches_the_trainer():
+    """The estimate prices one chunk of logits; the chunk must be the one the loss uses."""
+    import inspect
+
+    from tunelab.estimate.activations import LOSS_CHUNK_TOKENS
+    from tunelab.train.loss import chunked_loss_sum
+
+    default = inspect.signature(chunked_loss_sum).parameters["chunk_tokens"].default
+    assert LOSS_CHUNK_TOKENS == default
