@@ -25,6 +25,18 @@ class InferArgs:
                                  "batched generate call.")
     batch_wait_ms: float = option(10.0, "huggingface backend: how long the first waiting request "
                                   "waits for others to join its batch.")
+    batch_slice_tokens: int = option(32, "huggingface backend: while other requests wait, a "
+                                     "running batch yields after this many new tokens so they "
+                                     "can join it (fair scheduling); 0 never yields.")
+    max_prompt_tokens: int = option(0, "Limit: the longest prompt a request may send, in tokens "
+                                    "(400 beyond); 0 means the model's context length.")
+    max_answer_tokens: int = option(0, "Limit: the largest max_tokens a request may ask for per "
+                                    "answer (400 beyond); 0 means the model's context length.")
+    max_choices: int = option(16, "Limit: the most answers one request may ask for: n, times "
+                              "the prompts of a completions request (400 beyond).")
+    max_request_bytes: int = option(0, "API limit: the largest request body in bytes (413 "
+                                    "beyond); 0 means 16 bytes per token of the model's context, "
+                                    "at least 1 MiB.")
     infer_device: str = option("auto", "Device for inference: auto (cuda when available), cpu, "
                                "cuda, cuda:N.")
     vllm_maxlen: int = option(4096, "vllm: maximum sequence length (prompt + answer).")

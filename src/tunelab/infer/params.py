@@ -10,6 +10,32 @@ from tunelab.errors import ConfigError
 if TYPE_CHECKING:
     from tunelab.config.infer import InferArgs
 
+# The one declaration of each sampling setting's allowed range, as pydantic Field bounds:
+# SamplingParams.checked() enforces it for recipes and the engine, and the API's request schemas
+# (serve/schemas.py) are built from it, so a request and a recipe can never disagree.
+RANGES: dict[str, dict[str, float]] = {
+    "max_new_tokens": {"ge": 1},
+    "temperature": {"ge": 0.0, "le": 2.0},
+    "top_p": {"gt": 0.0, "le": 1.0},
+    "top_k": {"ge": 0},
+    "repetition_penalty": {"gt": 0.0},
+    # OpenAI's seed is a signed 64-bit integer; row i of a request samples with seed + i.
+    "seed": {"ge": -(2 ** 63), "le": 2 ** 63 - 1},
+}
+
+
+def range_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for setting ``name`` (None when it is in range)."""
+    bounds = RANGES.get(name, {})
+    checks = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"),
+              "le": (lambda v, b: v <= b, "<=")}
+    for kind, bound in bounds.items():
+        ok, sign = checks[kind]
+        if not ok(value, bound):
+            allowed = " and ".join(f"{checks[k][1]} {b}" for k, b in bounds.items())
+            return f"must be {allowed}, got {value!r}"
+    return None
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -46,14 +72,9 @@ class SamplingParams:
 
     def checked(self) -> "SamplingParams":
         """Raise ConfigError naming the first field out of range; return self otherwise."""
-        rules = [
-            ("max_new_tokens", self.max_new_tokens >= 1, "must be at least 1"),
-            ("temperature", self.temperature >= 0.0, "must be >= 0"),
-            ("top_p", 0.0 < self.top_p <= 1.0, "must be in (0, 1]"),
-            ("top_k", self.top_k >= 0, "must be >= 0 (0 disables it)"),
-            ("repetition_penalty", self.repetition_penalty > 0.0, "must be > 0"),
-        ]
-        for name, ok, why in rules:
-            if not ok:
-                raise ConfigError(f"{why}, got {getattr(self, name)!r}", where=f"'{name}'")
+        for name in RANGES:
+            value = getattr(self, name)
+            problem = None if value is None else range_problem(name, value)
+            if problem:
+                raise ConfigError(problem, where=f"'{name}'")
         return self
