@@ -214,13 +214,18 @@ class HfChatEngine(ChatEngine):
 
 
 def _fit_cpu_4bit_kernel(model: Any) -> None:
-    """Let every 4-bit layer run on CPU. bitsandbytes' fast CPU kernel (AVX512-BF16) repacks
-    weights in blocks of 32 output rows and fails on other shapes (the tiny models' 176-wide MLP:
-    "N must be divisible by block_n"); such layers keep the generic 4-bit CPU path instead."""
+    """Let every 4-bit layer run on CPU. bitsandbytes' fast CPU kernel (AVX512-BF16) repacks a
+    weight in blocks of 32 output rows and of one quantization block of inputs, and fails on other
+    shapes (the tiny models' 176-wide MLP: "N must be divisible by block_n"); such layers keep
+    the generic 4-bit CPU path instead."""
     import bitsandbytes as bnb
 
     for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit) and (module.out_features % 32 or module.in_features % 2):
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        block = getattr(state, "blocksize", 64) or 64
+        if module.out_features % 32 or module.in_features % block:
             module.support_avx512bf16_for_cpu = False
 
 

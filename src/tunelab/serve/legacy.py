@@ -32,7 +32,11 @@ def history_messages(history: list, prompt: str) -> list[dict[str, str]]:
                                "strings", param=f"history.{index}")
         messages += [{"role": "user", "content": item[0]}, {"role": "assistant", "content": item[1]}]
     messages.append({"role": "user", "content": prompt})
-    check_role_order(messages)
+    try:
+        check_role_order(messages)
+    except RequestError as exc:  # the positions are those of history + prompt, not of our list
+        raise RequestError(f"history + prompt: {exc.problem}", param="history",
+                           code=exc.code) from None
     return messages
 
 
