@@ -11,7 +11,7 @@ import abc
 import asyncio
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
 from tunelab.infer.limits import Limits
@@ -229,7 +229,8 @@ class ChatEngine(abc.ABC):
                                code="context_length_exceeded")
         base = request.params or self.defaults
         max_new = self._budget(len(ids), base, request.max_total_tokens)
-        params = [base if base.seed is None else base.updated(seed=base.seed + i)
+        # Row i samples with seed + i; past 2**63 - 1 that wraps (rows.py), so it is not re-checked.
+        params = [base if base.seed is None else replace(base, seed=base.seed + i)
                   for i in range(request.n)]
         parsers = [OutputParser(**parser_args) for _ in params]
         return Prepared(served, ids, params, parsers, max_new)

@@ -166,7 +166,8 @@ class HfChatEngine(ChatEngine):
         rows = [Row(prompt_ids=prepared.prompt_ids, params=params,
                     emit=_tagged(sink, index), stop_ids=stop_ids,
                     decode=lambda ids, tok=tokenizer: tok.decode(ids, skip_special_tokens=False),
-                    adapter=prepared.served.adapter, max_new_tokens=prepared.max_new_tokens)
+                    adapter=prepared.served.adapter, model=prepared.served.name,
+                    max_new_tokens=prepared.max_new_tokens)
                 for index, params in enumerate(prepared.params)]
         self.scheduler.submit(rows)
 

@@ -28,6 +28,7 @@ class Row:
     decode: Callable[[list[int]], str]
     stop_ids: frozenset[int]
     adapter: str | None = None
+    model: str = ""  # the served name, for error messages
     max_new_tokens: int = 0
     ids: list[int] = field(default_factory=list)
     generated: int = 0
@@ -158,8 +159,7 @@ def _guarded(row: Row, work: Callable[..., Any], *args: Any) -> Any:
 def _not_finite(row: Row) -> Exception:
     from tunelab.errors import ModelError
 
-    served = f"adapter {row.adapter}" if row.adapter else "the base model"
-    return ModelError(f"{served} produced NaN or infinite scores for this request",
+    return ModelError(f"model '{row.model}' produced NaN or infinite scores for this request",
                       where="generation", hint="weights from a diverged training run hold NaN or "
                       "inf: retrain with a lower learning rate, or serve an earlier checkpoint")
 
