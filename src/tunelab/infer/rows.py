@@ -130,7 +130,7 @@ class RowSampler:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        scores = _apply_repetition_penalty(input_ids, scores, self.rows)
+        scores = apply_repetition_penalty(input_ids, scores, self.rows)
         broken = torch.isnan(scores).any(dim=-1) | ~torch.isfinite(scores.max(dim=-1).values)
         for i, row in enumerate(self.rows):
             if row.done:
@@ -164,7 +164,9 @@ def _not_finite(row: Row) -> Exception:
                       "inf: retrain with a lower learning rate, or serve an earlier checkpoint")
 
 
-def _apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> Any:
+def apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> Any:
+    """Each row's scores of the tokens in its ``input_ids`` penalised by its own
+    ``repetition_penalty`` (negative scores multiplied, positive ones divided)."""
     import torch
 
     penalties = [row.params.repetition_penalty for row in rows]
