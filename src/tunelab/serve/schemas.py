@@ -113,6 +113,12 @@ class _Sampling(_Request):
 
 
 class ChatCompletionRequest(_Sampling):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+         "max_tokens": 4},
+        {"messages": [{"role": "user", "content": "Hi"}], "stream": True, "n": 2, "temperature": 0.7,
+         "stream_options": {"include_usage": True}}]})
+
     messages: list[ChatMessage]
     max_completion_tokens: int | None = Field(None, **RANGES["max_new_tokens"])
     tools: list[Tool] | None = None
