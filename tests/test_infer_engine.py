@@ -240,3 +240,18 @@ def test_repetition_penalty_matches_transformers_per_row():
         theirs = RepetitionPenaltyLogitsProcessor(penalty)(input_ids[i:i + 1], scores[i:i + 1].clone())
         assert torch.allclose(ours[i], theirs[0])
     assert not torch.equal(ours[0], scores[0])  # the penalty did something
+
+
+def test_limits_default_to_the_context_and_refuse_nonsense():
+    from tunelab.config.infer import InferArgs
+    from tunelab.infer.limits import Limits
+
+    auto = Limits.resolve(InferArgs(), context=131072)
+    assert (auto.prompt_tokens, auto.answer_tokens, auto.choices) == (131072, 131072, 16)
+    assert auto.request_bytes == 16 * 131072  # 2 MiB: above the 1 MiB floor
+    assert Limits.resolve(InferArgs(), context=2048).request_bytes == 1 << 20
+    assert Limits.resolve(InferArgs(max_answer_tokens=64), context=2048).answer_tokens == 64
+    with pytest.raises(ConfigError, match="max_prompt_tokens"):
+        Limits.resolve(InferArgs(max_prompt_tokens=-1), context=2048)
+    with pytest.raises(ConfigError, match="max_choices"):
+        Limits.resolve(InferArgs(max_choices=0), context=2048)
