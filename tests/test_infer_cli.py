@@ -39,3 +39,11 @@ def test_interactive_session_with_commands(distinct_path):
 def test_missing_model_is_a_clear_error(tmp_path):
     done = chat(["--model", str(tmp_path / "nowhere"), "--query", "hi"])
     assert done.returncode == 2 and "no such folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_four_bit_chat_runs_on_cpu(distinct_path):
+    """bitsandbytes' fast CPU kernel cannot pack the tiny model's 176-wide MLP; chat must still run."""
+    done = chat(["--model", str(distinct_path), "--query", PAIRS[13][0], "quantization_bit=4",
+                 "do_sample=false", "max_new_tokens=8"])
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout.strip()

@@ -67,11 +67,22 @@ def test_stop_string_cuts_the_answer(engine):
     assert response.choices[0].finish_reason == "stop"
 
 
-def test_length_limit_and_streaming_pieces(engine):
+def test_length_limit_and_streaming_pieces(engine, distinct_path):
+    from transformers import AutoTokenizer
+
     request = ChatRequest(messages=ask(PAIRS[1][0]), params=engine.defaults.updated(max_new_tokens=2))
     pieces = list(engine.stream(request))
     assert pieces[-1].finish_reason == "length" and pieces[-1].completion_tokens == 2
-    assert "".join(p.content for p in pieces) == PAIRS[1][1][:len("".join(p.content for p in pieces))]
+    # The reference: the first two tokens of the trained answer, as training tokenised it.
+    tokenizer = AutoTokenizer.from_pretrained(distinct_path)
+    turn = ask(PAIRS[1][0]) + [{"role": "assistant", "content": PAIRS[1][1]}]
+    prompt = tokenizer.apply_chat_template(ask(PAIRS[1][0]), tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(turn, tokenize=False)
+    prompt_len = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    answer_ids = tokenizer(full, add_special_tokens=False)["input_ids"][prompt_len:]
+    expected = tokenizer.decode(answer_ids[:2])
+    assert expected and "".join(p.content for p in pieces) == expected
+    assert len([p for p in pieces if p.content]) >= 1
 
 
 def test_prompt_longer_than_the_context_is_a_request_error(engine):
@@ -180,3 +191,67 @@ def test_adapter_run_dir_tokenizer_is_used(tmp_path, tiny_chat_path):
     AutoTokenizer.from_pretrained(tiny_chat_path).save_pretrained(run)
     assert adapter_tokenizer_dir(str(checkpoint)) == run
     assert adapter_tokenizer_dir(str(tmp_path)) is None
+
+
+def _rows(params_list):
+    from tunelab.infer.rows import Row
+
+    return [Row(prompt_ids=[], params=params, emit=lambda event: None, decode=lambda ids: "",
+                stop_ids=frozenset()) for params in params_list]
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, 0, 0.9), (0.7, 50, 1.0), (1.3, 20, 0.5),
+                                                       (0.5, 5, 0.95), (2.0, 0, 0.3)])
+def test_sampling_filters_match_transformers_logits_processors(temperature, top_k, top_p):
+    import torch
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from tunelab.infer.params import SamplingParams
+    from tunelab.infer.rows import filtered_logits
+
+    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p)
+    generator = torch.Generator().manual_seed(11)
+    for _ in range(5):
+        logits = torch.randn(1, 1000, generator=generator) * 3
+        theirs = TemperatureLogitsWarper(temperature)(None, logits.clone())
+        if top_k:
+            theirs = TopKLogitsWarper(top_k)(None, theirs)
+        if top_p < 1.0:
+            theirs = TopPLogitsWarper(top_p)(None, theirs)
+        ours = filtered_logits(logits[0], params)
+        assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs[0]))  # the same tokens kept
+        assert torch.allclose(torch.softmax(ours, -1).float(), torch.softmax(theirs[0], -1), atol=1e-6)
+
+
+def test_repetition_penalty_matches_transformers_per_row():
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    from tunelab.infer.params import SamplingParams
+    from tunelab.infer.rows import apply_repetition_penalty
+
+    generator = torch.Generator().manual_seed(5)
+    scores = torch.randn(3, 200, generator=generator) * 4
+    input_ids = torch.randint(0, 200, (3, 30), generator=generator)
+    penalties = [1.3, 1.0, 0.7]
+    ours = apply_repetition_penalty(input_ids, scores.clone(),
+                                    _rows([SamplingParams(repetition_penalty=p) for p in penalties]))
+    for i, penalty in enumerate(penalties):
+        theirs = RepetitionPenaltyLogitsProcessor(penalty)(input_ids[i:i + 1], scores[i:i + 1].clone())
+        assert torch.allclose(ours[i], theirs[0])
+    assert not torch.equal(ours[0], scores[0])  # the penalty did something
+
+
+def test_limits_default_to_the_context_and_refuse_nonsense():
+    from tunelab.config.infer import InferArgs
+    from tunelab.infer.limits import Limits
+
+    auto = Limits.resolve(InferArgs(), context=131072)
+    assert (auto.prompt_tokens, auto.answer_tokens, auto.choices) == (131072, 131072, 16)
+    assert auto.request_bytes == 16 * 131072  # 2 MiB: above the 1 MiB floor
+    assert Limits.resolve(InferArgs(), context=2048).request_bytes == 1 << 20
+    assert Limits.resolve(InferArgs(max_answer_tokens=64), context=2048).answer_tokens == 64
+    with pytest.raises(ConfigError, match="max_prompt_tokens"):
+        Limits.resolve(InferArgs(max_prompt_tokens=-1), context=2048)
+    with pytest.raises(ConfigError, match="max_choices"):
+        Limits.resolve(InferArgs(max_choices=0), context=2048)

@@ -87,6 +87,23 @@ def random_lora_adapter(base: Path, out: Path) -> Path:
     return out
 
 
+def nan_lora_adapter(base: Path, out: Path) -> Path:
+    """A LoRA adapter whose weights are all NaN, as a diverged training run leaves them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
+                                                  task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_" in name:
+                param.fill_(float("nan"))
+    peft_model.save_pretrained(out)
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ from test_infer_support import (
 )
 
 KEY = "test-key-123"
+ORIGIN = "http://allowed.example"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def server(models):
     base, adapter = models
     port = free_port()
     proc = start_api(["--model", str(base), "--adapter", str(adapter), "do_sample=false",
-                      "max_new_tokens=24", "batch_wait_ms=30"], port, api_key=KEY)
+                      "max_new_tokens=24", "batch_wait_ms=30", "--cors-origins", ORIGIN], port,
+                     api_key=KEY)
     yield port
     stop(proc)
 
@@ -48,14 +50,17 @@ def ask(question: str) -> list[dict]:
     return [{"role": "user", "content": question}]
 
 
-def raw(port: int, method: str, path: str, body: bytes | None = None, key: str | None = KEY):
+def raw(port: int, method: str, path: str, body: bytes | dict | None = None, key: str | None = KEY,
+        headers: dict | None = None, reply_headers: bool = False):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
+    sent = {"Content-Type": "application/json", **(headers or {})}
     if key:
-        headers["Authorization"] = f"Bearer {key}"
-    conn.request(method, path, body=body, headers=headers)
+        sent["Authorization"] = f"Bearer {key}"
+    conn.request(method, path, body=json.dumps(body) if isinstance(body, dict) else body, headers=sent)
     reply = conn.getresponse()
-    return reply.status, json.loads(reply.read() or b"null")
+    data = reply.read()
+    parsed = json.loads(data) if data.startswith((b"{", b"[")) else data.decode()
+    return (reply.status, parsed, dict(reply.getheaders())) if reply_headers else (reply.status, parsed)
 
 
 def test_models_lists_the_real_names(client, models):
@@ -182,28 +187,115 @@ def test_disconnecting_mid_stream_frees_the_slot(server, models):
     assert raw(server, "GET", "/health")[1]["active_requests"] == 0
 
 
-def test_migration_endpoint_round_trips_history(server):
-    history = [["Hi", "Hello."]]
-    status, reply = raw(server, "POST", "/", json.dumps(
-        {"prompt": PAIRS[7][0], "history": history, "max_length": 400, "temperature": 0}).encode())
-    assert status == 200 and reply["status"] == 200
-    assert reply["history"][:1] == history and reply["history"][1] == [PAIRS[7][0], reply["response"]]
-    assert isinstance(reply["response"], str) and reply["time"]
-    status, again = raw(server, "POST", "/", json.dumps(
-        {"prompt": PAIRS[8][0], "history": reply["history"], "temperature": 0}).encode())
-    assert status == 200 and len(again["history"]) == 3
+def _prompt_ids(model_dir, messages: list[dict], **template_args) -> list[int]:
+    """The prompt ids a plain transformers user gets for ``messages`` (the reference)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                         **template_args)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_migration_endpoint_round_trips_history(server, models):
+    base, adapter = models
+    # "model" picks the base: without it the last adapter (which never learned the pairs) answers.
+    status, first = raw(server, "POST", "/", {"prompt": PAIRS[7][0], "temperature": 0,
+                                              "model": base.name})
+    assert status == 200 and first["status"] == 200 and first["time"]
+    assert first["response"] == PAIRS[7][1]  # the trained answer
+    assert first["history"] == [[PAIRS[7][0], PAIRS[7][1]]]
+    # The history reaches the prompt: with max_length equal to the prompt's own length there is
+    # no room to answer, and the error counts the tokens of history + prompt as transformers does.
+    turns = [{"role": "user", "content": PAIRS[7][0]}, {"role": "assistant", "content": PAIRS[7][1]}]
+    length = len(_prompt_ids(base, [*turns, {"role": "user", "content": PAIRS[8][0]}]))
+    status, error = raw(server, "POST", "/", {"prompt": PAIRS[8][0], "history": first["history"],
+                                              "max_length": length, "model": base.name})
+    assert status == 400 and f"the prompt has {length} tokens" in error["error"]["message"]
+    status, again = raw(server, "POST", "/", {"prompt": PAIRS[8][0], "history": first["history"],
+                                              "max_length": length + 24, "temperature": 0,
+                                              "model": base.name})
+    assert status == 200 and again["history"] == [*first["history"], [PAIRS[8][0], again["response"]]]
+    # Chat-message history is the same conversation, and comes back in its own style.
+    status, as_dicts = raw(server, "POST", "/", {"prompt": PAIRS[8][0], "history": turns,
+                                                 "temperature": 0, "model": base.name})
+    assert status == 200 and as_dicts["response"] == again["response"]
+    assert as_dicts["history"] == [*turns, {"role": "user", "content": PAIRS[8][0]},
+                                   {"role": "assistant", "content": again["response"]}]
+    status, error = raw(server, "POST", "/", {"prompt": "hi", "history": [{"role": "user", "content": "a"}]})
+    assert status == 400 and error["error"]["param"] == "history"
+
+
+def _reference_greedy(model_dir, messages: list[dict], tools: list[dict], new_tokens: int):
+    """Greedy continuation by plain transformers: (text before any end-of-turn token, finish)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    ids = _prompt_ids(model_dir, messages, tools=tools)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False)
+    new = out[0, len(ids):].tolist()
+    stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    cut = next((i for i, t in enumerate(new) if t in stops), None)
+    kept = new if cut is None else new[:cut]
+    return len(ids), tokenizer.decode(kept), ("length" if cut is None else "stop")
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                                           "parameters": {"type": "object", "properties": {}}}}]
 
 
 def test_tools_reach_the_template(client, models):
-    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
-                                               "parameters": {"type": "object", "properties": {}}}}]
     plain = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1)
     with_tools = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1,
-                                                tools=tools)
+                                                tools=TOOLS)
     assert with_tools.usage.prompt_tokens > plain.usage.prompt_tokens + 10
-    history = ask("Weather?") + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny."}]
-    reply = client.chat.completions.create(model=models[0].name, messages=history, tools=tools, max_tokens=2)
-    assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    history = ask("Weather?") + [{"role": "assistant", "content": None, "tool_calls": [call]},
+                                 {"role": "tool", "tool_call_id": "call_1", "content": "Sunny."}]
+    reply = client.chat.completions.create(model=models[0].name, messages=history, tools=TOOLS,
+                                           max_tokens=2, temperature=0)
+    # The reference renders the same conversation (arguments as an object, as templates expect).
+    parsed = [*history[:1], {**history[1], "content": "", "tool_calls": [
+        {**call, "function": {"name": "get_weather", "arguments": {}}}]}, history[2]]
+    prompt_len, text, finish = _reference_greedy(models[0], parsed, TOOLS, 2)
+    assert reply.usage.prompt_tokens == prompt_len
+    assert (reply.choices[0].message.content, reply.choices[0].finish_reason) == (text, finish)
+
+
+def test_tool_choice_none_leaves_the_tools_out(client, models):
+    plain = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1)
+    none = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1,
+                                          tools=TOOLS, tool_choice="none")
+    auto = client.chat.completions.create(model=models[0].name, messages=ask("Hi"), max_tokens=1,
+                                          tools=TOOLS, tool_choice="auto")
+    assert none.usage.prompt_tokens == plain.usage.prompt_tokens == len(_prompt_ids(models[0], ask("Hi")))
+    assert auto.usage.prompt_tokens == len(_prompt_ids(models[0], ask("Hi"), tools=TOOLS))
+
+
+def test_echo_puts_the_prompt_before_the_answer(client, models):
+    args = {"model": models[0].name, "prompt": "Alice likes", "max_tokens": 4, "temperature": 0}
+    bare = client.completions.create(**args)
+    echoed = client.completions.create(**args, echo=True)
+    assert bare.choices[0].text and echoed.choices[0].text == "Alice likes" + bare.choices[0].text
+    streamed = client.completions.create(**args, echo=True, stream=True)
+    assert "".join(c.choices[0].text for c in streamed) == echoed.choices[0].text
+
+
+def test_cors_answers_the_listed_origin_only(server):
+    preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    status, _, headers = raw(server, "OPTIONS", "/v1/chat/completions", key=None, headers=preflight,
+                             reply_headers=True)
+    assert status == 200 and headers["access-control-allow-origin"] == ORIGIN
+    assert "authorization" in headers["access-control-allow-headers"].lower()
+    status, _, headers = raw(server, "OPTIONS", "/v1/chat/completions", key=None, reply_headers=True,
+                             headers={**preflight, "Origin": "http://evil.example"})
+    assert status == 400 and "access-control-allow-origin" not in headers
+    status, _, headers = raw(server, "GET", "/v1/models", headers={"Origin": ORIGIN}, reply_headers=True)
+    assert status == 200 and headers["access-control-allow-origin"] == ORIGIN
+    status, _, headers = raw(server, "GET", "/v1/models", headers={"Origin": "http://evil.example"},
+                             reply_headers=True)
+    assert status == 200 and "access-control-allow-origin" not in headers

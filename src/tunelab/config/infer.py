@@ -44,6 +44,28 @@ class InferArgs:
         10.0, "huggingface backend: how long the first waiting request waits for others to join "
         "its batch.", help_zh="huggingface 后端：第一个请求等待其他请求加入同一批的毫秒数。",
         min=0, when=HF_BACKEND)
+    batch_slice_tokens: int = option(
+        32, "huggingface backend: while other requests wait, a running batch yields after this "
+        "many new tokens so they can join it (fair scheduling); 0 never yields.",
+        help_zh="huggingface 后端：有其他请求等待时，正在运行的批次每生成这么多新 token 就让出一次，"
+        "以便它们加入（公平调度）；0 表示从不让出。", min=0, when=HF_BACKEND)
+    max_prompt_tokens: int = option(
+        0, "Limit: the longest prompt a request may send, in tokens (400 beyond); 0 means the "
+        "model's context length.",
+        help_zh="限制：请求可发送的最长提示（token 数，超出返回 400）；0 表示模型的上下文长度。", min=0)
+    max_answer_tokens: int = option(
+        0, "Limit: the largest max_tokens a request may ask for per answer (400 beyond); 0 means "
+        "the model's context length.",
+        help_zh="限制：请求每个回答可要求的最大 max_tokens（超出返回 400）；0 表示模型的上下文长度。", min=0)
+    max_choices: int = option(
+        16, "Limit: the most answers one request may ask for: n, times the prompts of a "
+        "completions request (400 beyond).",
+        help_zh="限制：一个请求最多可要求的回答数：n 乘以提示数（超出返回 400）。", min=1)
+    max_request_bytes: int = option(
+        0, "API limit: the largest request body in bytes (413 beyond); 0 means 16 bytes per token "
+        "of the model's context, at least 1 MiB.",
+        help_zh="API 限制：请求体的最大字节数（超出返回 413）；0 表示模型上下文每个 token 16 字节，"
+        "至少 1 MiB。", min=0)
     infer_device: str = option(
         "auto", "Device for inference: auto (cuda when available), cpu, cuda, cuda:N.",
         help_zh="推理设备：auto（有 CUDA 时用 CUDA）、cpu、cuda、cuda:N。")

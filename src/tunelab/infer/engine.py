@@ -11,9 +11,10 @@ import abc
 import asyncio
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
+from tunelab.infer.limits import Limits
 from tunelab.infer.loading import ServedModel
 from tunelab.infer.params import SamplingParams
 from tunelab.infer.prompt import THINK_OPEN, OutputParser, render_chat, template_features
@@ -114,6 +115,14 @@ class ChatEngine(abc.ABC):
         self.context_length: int | None = None
         self._live: set[Job] = set()
         self._lock = threading.Lock()
+        # Fast tokenizers refuse concurrent calls ("Already borrowed"): prompts render one at a time.
+        self._prompt_lock = threading.Lock()
+        Limits.resolve(cfg.infer, None)  # a bad limit in the recipe fails before the model loads
+
+    @property
+    def limits(self) -> Limits:
+        """What one request may ask for, from the recipe and the model's context length."""
+        return Limits.resolve(self.cfg.infer, self.context_length)
 
     @property
     def active_requests(self) -> int:
@@ -149,15 +158,17 @@ class ChatEngine(abc.ABC):
     def start(self, request: ChatRequest) -> Job:
         """Begin answering; iterate the returned Job with ``for`` from any thread."""
         events: queue.Queue = queue.Queue()
-        return self._start(request, events, events.put)
+        return self._launch(self._prepare(request), events, events.put)
 
-    def astart(self, request: ChatRequest) -> Job:
+    async def astart(self, request: ChatRequest) -> Job:
         """Begin answering; iterate the returned Job with ``async for`` in this event loop.
-        Raises RequestError at once for a request that cannot be served."""
+        Raises RequestError for a request that cannot be served. The prompt is rendered and
+        tokenised in a worker thread, so a long one does not stall the other requests."""
         loop = asyncio.get_running_loop()
+        prepared = await asyncio.to_thread(self._prepare, request)
         events: asyncio.Queue = asyncio.Queue()
-        return self._start(request, events,
-                           lambda item: loop.call_soon_threadsafe(events.put_nowait, item))
+        return self._launch(prepared, events,
+                            lambda item: loop.call_soon_threadsafe(events.put_nowait, item))
 
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
         """Answer pieces as they are generated (blocking iterator)."""
@@ -173,7 +184,7 @@ class ChatEngine(abc.ABC):
 
     async def agenerate(self, request: ChatRequest) -> ChatResponse:
         """Every answer, complete, without blocking the event loop."""
-        job = self.astart(request)
+        job = await self.astart(request)
         response = job.response()
         async for delta in job:
             response.choices[delta.index].add(delta)
@@ -188,8 +199,7 @@ class ChatEngine(abc.ABC):
         """Stop background work; the engine cannot be used afterwards."""
 
     # -- shared machinery ----------------------------------------------------------------------
-    def _start(self, request: ChatRequest, events: Any, sink: Callable[[tuple], None]) -> Job:
-        prepared = self._prepare(request)
+    def _launch(self, prepared: Prepared, events: Any, sink: Callable[[tuple], None]) -> Job:
         job = Job(prepared, events, lambda: None, self._forget)
         with self._lock:
             self._live.add(job)
@@ -206,12 +216,21 @@ class ChatEngine(abc.ABC):
 
     def _prepare(self, request: ChatRequest) -> Prepared:
         served = self.resolve(request.model)
-        if request.n < 1:
-            raise RequestError(f"must be at least 1, got {request.n}", param="n")
-        text, ids, parser_args = self._prompt(served, request)
+        limits = self.limits
+        if not 1 <= request.n <= limits.choices:
+            raise RequestError(f"must be between 1 and {limits.choices} (max_choices), got "
+                               f"{request.n}", param="n", code="limit_exceeded")
+        with self._prompt_lock:
+            text, ids, parser_args = self._prompt(served, request)
+        if limits.prompt_tokens is not None and len(ids) > limits.prompt_tokens:
+            raise RequestError(f"the prompt has {len(ids)} tokens; this server takes at most "
+                               f"{limits.prompt_tokens} (max_prompt_tokens)",
+                               param="prompt" if request.messages is None else "messages",
+                               code="context_length_exceeded")
         base = request.params or self.defaults
         max_new = self._budget(len(ids), base, request.max_total_tokens)
-        params = [base if base.seed is None else base.updated(seed=base.seed + i)
+        # Row i samples with seed + i; past 2**63 - 1 that wraps (rows.py), so it is not re-checked.
+        params = [base if base.seed is None else replace(base, seed=base.seed + i)
                   for i in range(request.n)]
         parsers = [OutputParser(**parser_args) for _ in params]
         return Prepared(served, ids, params, parsers, max_new)
@@ -240,6 +259,7 @@ class ChatEngine(abc.ABC):
             raise RequestError(f"the prompt has {prompt_len} tokens, no room within the requested "
                                f"total of {total}", param="max_length", code="context_length_exceeded")
         budget = params.max_new_tokens if total is None else min(params.max_new_tokens, total - prompt_len)
+        budget = min(budget, self.limits.answer_tokens or budget)
         limit = self.context_length
         if limit is None:
             return budget

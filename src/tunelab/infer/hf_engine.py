@@ -32,21 +32,35 @@ if TYPE_CHECKING:
 
 
 class BatchScheduler:
-    """Collects rows from many threads into batches and runs them one batch at a time."""
+    """Collects rows from many threads into batches and runs them one batch at a time.
 
-    def __init__(self, run_batch: Callable[[list[Row]], None], max_batch_size: int, wait_s: float):
+    Fair to short requests: while rows wait, a running batch yields after ``slice_tokens`` new
+    tokens (see ``should_yield``); its unfinished rows queue again behind the newcomers and the
+    next batch mixes both, so a long request shares the model instead of holding it.
+    """
+
+    def __init__(self, run_batch: Callable[[list[Row]], None], max_batch_size: int, wait_s: float,
+                 slice_tokens: int = 0):
         self.run_batch = run_batch
         self.max_batch_size = max(1, max_batch_size)
         self.wait_s = max(0.0, wait_s)
+        self.slice_tokens = max(0, slice_tokens)
         self.waiting: queue.Queue = queue.Queue()
         # How batching is going: shown by /health, asserted by tests, read by the benchmark.
-        self.stats = {"batches": 0, "rows": 0, "largest_batch": 0}
+        self.stats = {"batches": 0, "rows": 0, "largest_batch": 0, "yields": 0}
         self.thread = threading.Thread(target=self._loop, name="tunelab-batcher", daemon=True)
         self.thread.start()
 
     def submit(self, rows: list[Row]) -> None:
         for row in rows:
             self.waiting.put(row)
+
+    def should_yield(self, tokens_done: int) -> bool:
+        """Whether the running batch should stop after ``tokens_done`` tokens to let rows in."""
+        if not self.slice_tokens or tokens_done < self.slice_tokens or self.waiting.empty():
+            return False
+        self.stats["yields"] += 1
+        return True
 
     def close(self) -> None:
         self.waiting.put(None)
@@ -63,16 +77,28 @@ class BatchScheduler:
             self.stats["batches"] += 1
             self.stats["rows"] += len(batch)
             self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
-            try:
-                self.run_batch(batch)
-            except Exception as exc:  # a failed batch fails its rows; the server lives on
-                error = _explain(exc, batch)
-                for row in batch:
-                    row.fail(error)
+            self._run(batch)
+            for row in batch:
+                if not row.done and row.remaining <= 0:
+                    row.finish("length")
+                elif not row.done:  # it yielded: its next slice queues behind the newcomers
+                    self.waiting.put(row)
+
+    def _run(self, batch: list[Row]) -> None:
+        try:
+            self.run_batch(batch)
+        except Exception as exc:  # a failed batch must not fail innocent rows: retry each alone
+            if len(batch) == 1:
+                batch[0].fail(_explain(exc, batch))
+                return
+            for row in batch:
+                if not row.done:
+                    self._run([row])
 
     def _collect(self, first: Row) -> list[Row]:
         batch = [first]
-        deadline = time.monotonic() + self.wait_s
+        # A row continuing after a yield does not wait for company: the queue already has it.
+        deadline = time.monotonic() + (0.0 if first.generated else self.wait_s)
         while len(batch) < self.max_batch_size:
             try:
                 row = self.waiting.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -117,12 +143,15 @@ class HfChatEngine(ChatEngine):
                              where=f"model {base_path}",
                              hint="use torch_dtype: bfloat16, quantization_bit: 4, or a smaller "
                                   "model") from None
+        if cfg.model.quantization_bit == 4 and self.device == "cpu":
+            _fit_cpu_4bit_kernel(model)
         self.model = attach_adapters(model, self.served).eval()
         self.mixed = any(m.adapter for m in self.served)
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
         self.pad_id = self.served[0].tokenizer.pad_token_id
         self.scheduler = BatchScheduler(self._run_batch, cfg.infer.max_batch_size,
-                                        cfg.infer.batch_wait_ms / 1000.0)
+                                        cfg.infer.batch_wait_ms / 1000.0,
+                                        cfg.infer.batch_slice_tokens)
 
     @property
     def batch_stats(self) -> dict[str, int]:
@@ -137,7 +166,8 @@ class HfChatEngine(ChatEngine):
         rows = [Row(prompt_ids=prepared.prompt_ids, params=params,
                     emit=_tagged(sink, index), stop_ids=stop_ids,
                     decode=lambda ids, tok=tokenizer: tok.decode(ids, skip_special_tokens=False),
-                    adapter=prepared.served.adapter, max_new_tokens=prepared.max_new_tokens)
+                    adapter=prepared.served.adapter, model=prepared.served.name,
+                    max_new_tokens=prepared.max_new_tokens)
                 for index, params in enumerate(prepared.params)]
         self.scheduler.submit(rows)
 
@@ -153,12 +183,13 @@ class HfChatEngine(ChatEngine):
         return set(eos) if isinstance(eos, (list, tuple)) else {eos}
 
     def _run_batch(self, rows: list[Row]) -> None:
-        """One left-padded ``generate`` for every row; rows stream and stop on their own."""
+        """One left-padded ``generate`` for every row (continuing rows resume from their answer
+        so far); rows stream and stop on their own, and the call yields to waiting rows."""
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-        input_ids, attention_mask = self._left_pad([row.prompt_ids for row in rows])
-        config = GenerationConfig(max_new_tokens=max(row.max_new_tokens for row in rows),
+        input_ids, attention_mask = self._left_pad([row.context_ids for row in rows])
+        config = GenerationConfig(max_new_tokens=max(row.remaining for row in rows),
                                   do_sample=False, num_beams=1, pad_token_id=self.pad_id,
                                   eos_token_id=sorted(set().union(*(row.stop_ids for row in rows))))
         kwargs: dict[str, Any] = {}
@@ -168,9 +199,8 @@ class HfChatEngine(ChatEngine):
             self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                 generation_config=config,
                                 logits_processor=LogitsProcessorList([RowSampler(rows)]),
-                                stopping_criteria=StoppingCriteriaList([RowStopper(rows)]), **kwargs)
-        for row in rows:
-            row.finish("length")
+                                stopping_criteria=StoppingCriteriaList(
+                                    [RowStopper(rows, self.scheduler.should_yield)]), **kwargs)
 
     def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
         import torch
@@ -182,6 +212,22 @@ class HfChatEngine(ChatEngine):
             ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
             mask[i, width - len(prompt):] = 1
         return ids.to(self.model.device), mask.to(self.model.device)
+
+
+def _fit_cpu_4bit_kernel(model: Any) -> None:
+    """Let every 4-bit layer run on CPU. bitsandbytes' fast CPU kernel (AVX512-BF16) repacks a
+    weight in blocks of 32 output rows and of one quantization block of inputs, and fails on other
+    shapes (the tiny models' 176-wide MLP: "N must be divisible by block_n"); such layers keep
+    the generic 4-bit CPU path instead."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        block = getattr(state, "blocksize", 64) or 64
+        if module.out_features % 32 or module.in_features % block:
+            module.support_avx512bf16_for_cpu = False
 
 
 def _tagged(sink: Callable[[tuple], None], index: int) -> Callable[[tuple], None]:

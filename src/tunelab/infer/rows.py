@@ -28,6 +28,7 @@ class Row:
     decode: Callable[[list[int]], str]
     stop_ids: frozenset[int]
     adapter: str | None = None
+    model: str = ""  # the served name, for error messages
     max_new_tokens: int = 0
     ids: list[int] = field(default_factory=list)
     generated: int = 0
@@ -38,6 +39,15 @@ class Row:
 
     def __post_init__(self) -> None:
         self.max_new_tokens = self.max_new_tokens or self.params.max_new_tokens
+
+    @property
+    def context_ids(self) -> list[int]:
+        """Prompt plus the answer so far: what a later generate call continues from."""
+        return self.prompt_ids + self.ids
+
+    @property
+    def remaining(self) -> int:
+        return self.max_new_tokens - self.generated
 
     @property
     def done(self) -> bool:
@@ -110,7 +120,8 @@ class RowSampler:
     """Logits processor that samples every sampling row with its own generator and settings.
 
     ``generate`` runs in greedy mode; this processor turns each sampling row's scores into a
-    one-hot choice, so argmax returns the token the row drew. Greedy rows keep their scores.
+    one-hot choice, so argmax returns the token the row drew. Greedy rows keep their scores. A row
+    whose scores are not finite, or whose sampling fails, fails alone; the batch goes on.
     """
 
     def __init__(self, rows: list[Row]):
@@ -119,17 +130,43 @@ class RowSampler:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        scores = _apply_repetition_penalty(input_ids, scores, self.rows)
+        scores = apply_repetition_penalty(input_ids, scores, self.rows)
+        broken = torch.isnan(scores).any(dim=-1) | ~torch.isfinite(scores.max(dim=-1).values)
         for i, row in enumerate(self.rows):
-            if row.params.greedy or row.done:
+            if row.done:
                 continue
-            token = _sample(scores[i], row)
-            scores[i] = torch.full_like(scores[i], float("-inf"))
-            scores[i, token] = 0.0
+            if broken[i]:
+                row.fail(_not_finite(row))
+            elif not row.params.greedy:
+                token = _guarded(row, _sample, scores[i], row)
+                if token is not None:
+                    scores[i] = torch.full_like(scores[i], float("-inf"))
+                    scores[i, token] = 0.0
+            if row.finished == "error":
+                scores[i] = torch.zeros_like(scores[i])  # any token: the row is over
         return scores
 
 
-def _apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> Any:
+def _guarded(row: Row, work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)``, or None after failing ``row`` with what it raised (the others go on)."""
+    try:
+        return work(*args)
+    except Exception as exc:
+        row.fail(exc)
+        return None
+
+
+def _not_finite(row: Row) -> Exception:
+    from tunelab.errors import ModelError
+
+    return ModelError(f"model '{row.model}' produced NaN or infinite scores for this request",
+                      where="generation", hint="weights from a diverged training run hold NaN or "
+                      "inf: retrain with a lower learning rate, or serve an earlier checkpoint")
+
+
+def apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> Any:
+    """Each row's scores of the tokens in its ``input_ids`` penalised by its own
+    ``repetition_penalty`` (negative scores multiplied, positive ones divided)."""
     import torch
 
     penalties = [row.params.repetition_penalty for row in rows]
@@ -138,41 +175,60 @@ def _apply_repetition_penalty(input_ids: Any, scores: Any, rows: list[Row]) -> A
     penalty = torch.tensor(penalties, dtype=scores.dtype, device=scores.device)[:, None]
     seen = torch.gather(scores, 1, input_ids)
     seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    # A penalty near zero divides into infinity; the largest finite score keeps the order.
+    seen = seen.clamp(max=torch.finfo(scores.dtype).max)
     return scores.scatter(1, input_ids, seen)
 
 
-def _sample(logits: Any, row: Row) -> int:
-    """One token from ``logits`` after temperature, top-k and top-p, drawn with the row's generator."""
+def filtered_logits(logits: Any, params: SamplingParams) -> Any:
+    """One row's logits after temperature, top-k and top-p (dropped tokens are -inf), in float64
+    and shifted so the best token scores 0: any temperature > 0, however small, stays finite."""
     import torch
 
-    params = row.params
-    logits = logits / params.temperature
+    logits = logits.double()
+    logits = (logits - logits.max()) / params.temperature
     if 0 < params.top_k < logits.numel():
         kth = torch.topk(logits, params.top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if params.top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True)
-        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-        # Keep the smallest prefix whose mass reaches top_p (always at least the best token).
-        drop = cumulative - torch.softmax(sorted_logits, dim=-1) >= params.top_p
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # Keep the smallest prefix whose mass reaches top_p, and always the best token.
+        drop = probs.cumsum(-1) - probs >= params.top_p
+        drop[0] = False
         logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+def _sample(logits: Any, row: Row) -> int:
+    """One token from the row's filtered logits, drawn with the row's own generator."""
+    import torch
+
+    logits = filtered_logits(logits, row.params)
     if row.generator is None:
+        seed = row.params.seed if row.params.seed is not None else secrets.randbits(62)
         row.generator = torch.Generator(device=logits.device)
-        row.generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(62))
+        row.generator.manual_seed(seed % (1 << 64))  # seed + row index may pass 2**63 - 1
     probs = torch.softmax(logits, dim=-1)
     return int(torch.multinomial(probs, 1, generator=row.generator))
 
 
 class RowStopper:
-    """Stopping criterion that feeds each row its newest token and reports which rows are done."""
+    """Stopping criterion that feeds each row its newest token and reports which rows are done;
+    ``should_yield(tokens_done)`` may end the whole call early (the rows go on in a later one)."""
 
-    def __init__(self, rows: list[Row]):
+    def __init__(self, rows: list[Row], should_yield: Callable[[int], bool] = lambda n: False):
         self.rows = rows
+        self.should_yield = should_yield
+        self.steps = 0
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
+        self.steps += 1
         last = input_ids[:, -1].tolist()
         for row, token in zip(self.rows, last):
-            row.push(token)
+            _guarded(row, row.push, token)
+        if self.should_yield(self.steps):
+            return torch.ones(len(self.rows), dtype=torch.bool, device=input_ids.device)
         return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)

@@ -1,8 +1,9 @@
 """The OpenAI-compatible FastAPI app over a ChatEngine.
 
 Routes hold no model logic: they validate, translate (``convert``) and stream. Requests run
-concurrently; the engine batches them. A streaming client that disconnects closes its Job,
-which cancels its rows inside the running batch.
+concurrently; the engine batches them. A client that disconnects (streaming or not) closes its
+Jobs, which cancels their rows inside the running batch. ``guard`` keeps bodies within the limit
+and turns every failure into an OpenAI-shaped answer on a connection that stays open.
 """
 
 from __future__ import annotations
@@ -10,36 +11,45 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from dataclasses import asdict
 from typing import Any, AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from tunelab.infer.engine import ChatEngine, Job
 from tunelab.infer.request import RequestError
 from tunelab.serve import convert
 from tunelab.serve.errors import exception_body, install_error_handlers
+from tunelab.serve.guard import BodyLimit, GuardedRoute, answers, client_gone
 from tunelab.serve.legacy import add_legacy_route
 from tunelab.serve.schemas import ChatCompletionRequest, CompletionRequest
 
 
 def create_app(engine: ChatEngine, *, api_key: str | None = None,
-               cors_origins: list[str] | None = None) -> FastAPI:
-    """The API app. ``api_key`` enables ``Authorization: Bearer`` on every route but /health;
-    ``cors_origins`` lists browser origins allowed to call it (none by default)."""
-    app = FastAPI(title="TuneLab API", version="1", docs_url="/docs", redoc_url=None)
+               cors_origins: list[str] | None = None, docs: bool = True) -> FastAPI:
+    """The API app. ``api_key`` enables ``Authorization: Bearer`` on every route but /health
+    (/docs and /openapi.json included); ``cors_origins`` lists browser origins allowed to call it
+    (none by default); ``docs=False`` leaves out /docs and /openapi.json."""
+    app = FastAPI(title="TuneLab API", version="1", docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.route_class = GuardedRoute
     install_error_handlers(app)
+    limits = engine.limits
+    app.add_middleware(BodyLimit, max_bytes=limits.request_bytes)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
     auth = [Depends(_bearer_check(api_key))]
+    if docs:
+        _add_docs(app, auth)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": engine.model_names, "active_requests": engine.active_requests,
-                "batching": engine.batch_stats}
+                "batching": engine.batch_stats, "limits": asdict(limits)}
 
     @app.get("/v1/models", dependencies=auth)
     async def list_models() -> dict[str, Any]:
@@ -51,39 +61,63 @@ def create_app(engine: ChatEngine, *, api_key: str | None = None,
         return _model_card(engine, model_id)
 
     @app.post("/v1/chat/completions", dependencies=auth)
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
-        job = engine.astart(convert.chat_request(engine, body))
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+        job = await engine.astart(convert.chat_request(engine, body))
         completion_id = convert.new_id("chatcmpl")
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
             return _sse(_chat_events(job, completion_id, usage))
-        return convert.chat_completion(await _collect(job), completion_id)
+        done = await answers(request, [job])
+        return client_gone() if done is None else convert.chat_completion(done[0], completion_id)
 
     @app.post("/v1/completions", dependencies=auth)
-    async def completions(body: CompletionRequest) -> Any:
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        if not prompts:
-            raise RequestError("prompt must not be empty", param="prompt")
-        if body.stream and len(prompts) > 1:
-            raise RequestError("streaming takes a single prompt", param="prompt")
-        jobs = _start_all(engine, [convert.completion_request(engine, body, p) for p in prompts])
+    async def completions(body: CompletionRequest, request: Request) -> Any:
+        prompts = _prompts(body, engine.limits.choices)
+        jobs = await _start_all(engine, [convert.completion_request(engine, body, p) for p in prompts])
         completion_id = convert.new_id("cmpl")
         if body.stream:
             return _sse(_text_events(jobs[0], completion_id, body.prompt if body.echo else ""))
-        responses = [await _collect(job) for job in jobs]
+        done = await answers(request, jobs)
+        if done is None:
+            return client_gone()
         echo = prompts if body.echo else [""] * len(prompts)
-        return convert.text_completion(responses, completion_id, echo)
+        return convert.text_completion(done, completion_id, echo)
 
     add_legacy_route(app, engine, auth)
     return app
 
 
-def _start_all(engine: ChatEngine, requests: list[Any]) -> list[Job]:
+def _add_docs(app: FastAPI, auth: list[Any]) -> None:
+    """/openapi.json and /docs, behind the same key as the API (a script or a fuzzer reads the
+    schema with its Authorization header; a browser shows /docs when no key is set)."""
+    @app.get("/openapi.json", dependencies=auth, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=auth, include_in_schema=False)
+    async def swagger() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+
+def _prompts(body: CompletionRequest, most: int) -> list[str]:
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if not prompts:
+        raise RequestError("prompt must not be empty", param="prompt")
+    if body.stream and len(prompts) > 1:
+        raise RequestError("streaming takes a single prompt", param="prompt")
+    if len(prompts) * body.n > most:
+        raise RequestError(f"{len(prompts)} prompts x n={body.n} asks for {len(prompts) * body.n} "
+                           f"answers; this server gives at most {most} per request (max_choices)",
+                           param="prompt", code="limit_exceeded")
+    return prompts
+
+
+async def _start_all(engine: ChatEngine, requests: list[Any]) -> list[Job]:
     """Start every request, or none: a bad one closes those already started."""
     jobs: list[Job] = []
     try:
         for request in requests:
-            jobs.append(engine.astart(request))
+            jobs.append(await engine.astart(request))
     except BaseException:
         for job in jobs:
             job.close()
@@ -92,12 +126,16 @@ def _start_all(engine: ChatEngine, requests: list[Any]) -> list[Job]:
 
 
 def _bearer_check(api_key: str | None) -> Any:
+    expected = api_key.encode("utf-8") if api_key else b""
+
     async def check(request: Request) -> None:
         if not api_key:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), api_key):
+        # Headers arrive as latin-1 text; compare the bytes sent, whatever characters they hold.
+        sent = token.strip().encode("latin-1", "replace")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
             raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
     return check
@@ -109,13 +147,6 @@ def _model_card(engine: ChatEngine, name: str) -> dict[str, Any]:
     if served.adapter:
         card["parent"] = engine.model_names[0]
     return card
-
-
-async def _collect(job: Job) -> Any:
-    response = job.response()
-    async for delta in job:
-        response.choices[delta.index].add(delta)
-    return response
 
 
 def _sse(events: AsyncIterator[dict]) -> StreamingResponse:

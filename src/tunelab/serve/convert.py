@@ -11,8 +11,14 @@ from tunelab.infer.request import ChatDelta, ChatRequest, ChatResponse, RequestE
 from tunelab.serve.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
 
 
-def sampling(engine: ChatEngine, body: Any, max_tokens: int | None) -> Any:
-    """The recipe's defaults, overridden by whatever the request set."""
+def sampling(engine: ChatEngine, body: Any, max_tokens: int | None,
+             max_tokens_field: str = "max_tokens") -> Any:
+    """The recipe's defaults, overridden by whatever the request set; RequestError for a
+    ``max_tokens`` over the server's limit (a recipe default is only capped, never refused)."""
+    limit = engine.limits.answer_tokens
+    if max_tokens is not None and limit is not None and max_tokens > limit:
+        raise RequestError(f"must be at most {limit} (max_answer_tokens), got {max_tokens}",
+                           param=max_tokens_field, code="limit_exceeded")
     return engine.defaults.updated(max_new_tokens=max_tokens, temperature=body.temperature,
                                    top_p=body.top_p, top_k=body.top_k,
                                    repetition_penalty=body.repetition_penalty, seed=body.seed,
@@ -36,8 +42,10 @@ def chat_request(engine: ChatEngine, body: ChatCompletionRequest) -> ChatRequest
     tools = [t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None
     if body.tool_choice == "none":
         tools = None
+    field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     max_tokens = body.max_completion_tokens or body.max_tokens
-    return ChatRequest(messages=messages, model=body.model, params=sampling(engine, body, max_tokens),
+    return ChatRequest(messages=messages, model=body.model,
+                       params=sampling(engine, body, max_tokens, field),
                        tools=tools, n=body.n, enable_thinking=thinking)
 
 

@@ -21,15 +21,20 @@ from tunelab.infer.request import RequestError
 log = logging.getLogger("tunelab.serve")
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
-          405: "invalid_request_error", 422: "invalid_request_error", 503: "server_error",
-          500: "server_error"}
+          405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+          503: "server_error", 500: "server_error"}
 
 
 def error_body(message: str, status: int, *, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
-    """The OpenAI error object."""
-    return {"error": {"message": message, "type": _TYPES.get(status, "invalid_request_error"),
-                      "param": param, "code": code}}
+    """The OpenAI error object. Text that echoes a request (a model name, a field path) may hold
+    lone surrogates that UTF-8 cannot carry; they are written as escapes."""
+    return {"error": {"message": _printable(message), "type": _TYPES.get(status, "invalid_request_error"),
+                      "param": _printable(param), "code": code}}
+
+
+def _printable(text: str | None) -> str | None:
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_response(message: str, status: int, **fields: Any) -> JSONResponse:

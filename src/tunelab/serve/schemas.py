@@ -1,21 +1,58 @@
 """Request bodies of the OpenAI-compatible API (and the legacy ``POST /``), as pydantic models.
 
 Unknown fields are ignored, as OpenAI clients send many we do not use (``user``, ``logprobs``
-...). Ranges are checked here so a bad value is a 422 naming the field, never a crash later;
-the sampling bounds are the recipe spec's (``infer.params.RANGES``).
+...). Ranges (from ``infer.params.RANGES``, the one place they are declared) are checked here so
+a bad value is a 422 naming the field, never a crash later. Limits a server operator sets
+(``max_choices``, ``max_answer_tokens`` ...) are checked by the engine and ``convert`` (400).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunelab.infer.params import RANGES
+from tunelab.infer.request import RequestError
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # JSON's NaN / Infinity extensions are no number a sampling setting can use.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class _Request(_Body):
+    """A whole request body: every string in it, however deep, must be valid Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = lone_surrogate_at(data)
+        if where is not None:
+            raise RequestError(f"{where or 'the body'} holds a lone UTF-16 surrogate (a \\ud800-"
+                               "\\udfff escape without its pair), which is not text",
+                               param=where or None, code="invalid_unicode",
+                               hint="send valid UTF-8 / paired surrogates")
+        return data
+
+
+def lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) in ``value`` that UTF-8 cannot encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        inner = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and lone_surrogate_at(key) is not None:
+            return path or "the body"
+        found = lone_surrogate_at(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 class ContentPart(_Body):
@@ -58,24 +95,30 @@ class StreamOptions(_Body):
     include_usage: bool = False
 
 
-class _Sampling(_Body):
+class _Sampling(_Request):
     """Fields shared by chat and text completions. ``top_k`` and ``repetition_penalty`` are
     extensions (vLLM accepts them too); unset fields fall back to the recipe's defaults."""
 
     model: str | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(1, ge=1, le=16)
+    n: int = Field(1, ge=1)
     stop: str | list[str] | None = None
     max_tokens: int | None = Field(None, **RANGES["max_new_tokens"])
     temperature: float | None = Field(None, **RANGES["temperature"])
     top_p: float | None = Field(None, **RANGES["top_p"])
     top_k: int | None = Field(None, **RANGES["top_k"])
     repetition_penalty: float | None = Field(None, **RANGES["repetition_penalty"])
-    seed: int | None = None
+    seed: int | None = Field(None, **RANGES["seed"])
 
 
 class ChatCompletionRequest(_Sampling):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+         "max_tokens": 4},
+        {"messages": [{"role": "user", "content": "Hi"}], "stream": True, "n": 2, "temperature": 0.7,
+         "stream_options": {"include_usage": True}}]})
+
     messages: list[ChatMessage]
     max_completion_tokens: int | None = Field(None, **RANGES["max_new_tokens"])
     tools: list[Tool] | None = None
@@ -89,11 +132,18 @@ class CompletionRequest(_Sampling):
     echo: bool = False
 
 
-class LegacyChatRequest(_Body):
-    """The body of ``POST /`` in the widely copied ChatGLM-style ``api.py``."""
+class HistoryMessage(_Body):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class LegacyChatRequest(_Request):
+    """The body of ``POST /`` in the widely copied ChatGLM-style ``api.py``: ``history`` is
+    ``[[question, answer], ...]`` or chat messages ``[{"role", "content"}, ...]``."""
 
     prompt: str
-    history: list[list[str]] = Field(default_factory=list)
+    model: str | None = None
+    history: list[list[str]] | list[HistoryMessage] = Field(default_factory=list)
     max_length: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, **RANGES["top_p"])
     temperature: float | None = Field(None, **RANGES["temperature"])
