@@ -8,7 +8,7 @@ import os
 import sys
 from types import SimpleNamespace
 
-from tunelab.config.method import STAGES
+from tunelab.train.stages import IMPLEMENTED_STAGES
 
 DEFAULT_PREVIEW_MODEL = "tunelab/tiny-chat"
 
@@ -48,7 +48,7 @@ def _common(parser: argparse.ArgumentParser, stage: bool = True) -> None:
     parser.add_argument("--dataset-dir", default=None, help="folder holding your dataset_info.json (default: data); names it does "
                         "not register come from the packaged demo datasets")
     if stage:
-        parser.add_argument("--stage", choices=STAGES, default=None,
+        parser.add_argument("--stage", choices=IMPLEMENTED_STAGES, default=None,
                             help="pt reads raw text; the others read conversations (default: sft)")
 
 

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from tunelab.config.fields import option
 from tunelab.train.stages import IMPLEMENTED_STAGES
 
-# Every stage TuneLab plans; only IMPLEMENTED_STAGES may be set in a recipe.
-STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo", "grpo")
 LORA = {"finetuning_type": ("lora",)}
 FREEZE = {"finetuning_type": ("freeze",)}
 

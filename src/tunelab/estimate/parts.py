@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from tunelab.errors import ConfigError
 from tunelab.estimate.activations import activation_bytes, logit_bytes
 from tunelab.estimate.plan import Plan
-from tunelab.estimate.shape import ModelShape, layer_of
+from tunelab.estimate.shape import ModelShape
+from tunelab.model.adapters import layer_index, resolve_lora_targets
 
 GIB = 1024**3
 CUDA_CONTEXT_BYTES = 512 * 1024**2  # CUDA context + cuBLAS workspace, outside torch's allocator
@@ -40,14 +41,7 @@ class Priced:
 
 def lora_targets(plan: Plan, shape: ModelShape) -> list[str]:
     """Short names of the linear layers that get LoRA ("all" = every linear but the head)."""
-    available = sorted({li.short for li in shape.linears})
-    if [t.lower() for t in plan.lora_target] == ["all"]:
-        return available
-    missing = [t for t in plan.lora_target if t not in available]
-    if missing:
-        raise ConfigError(f"module(s) {', '.join(missing)} not found in the model",
-                          where="key 'lora_target'", hint=f"use 'all' or some of: {', '.join(available)}")
-    return list(plan.lora_target)
+    return resolve_lora_targets(sorted({li.short for li in shape.linears}), list(plan.lora_target))
 
 
 def lora_params(plan: Plan, shape: ModelShape) -> int:
@@ -83,7 +77,7 @@ def freeze_trainable(plan: Plan, shape: ModelShape) -> int:
     modules = [m.lower() for m in plan.freeze_modules]
     count = 0
     for name, size in shape.params:
-        in_layer = layer_of(name) in layers and (
+        in_layer = layer_index(name) in layers and (
             modules == ["all"] or any(f".{m}." in name for m in modules))
         extra = any(f".{e}." in f".{name}" for e in plan.freeze_extra)
         count += size if in_layer or extra else 0

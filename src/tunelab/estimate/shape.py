@@ -7,14 +7,13 @@ need is kept in a small frozen :class:`ModelShape`, cached by the config's JSON 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunelab.errors import ModelError
+from tunelab.model.adapters import layer_index
 
-_LAYER_INDEX = re.compile(r"\.layers\.(\d+)\.")
 _CACHE: dict[str, "ModelShape"] = {}
 _CACHE_SIZE = 16
 
@@ -67,12 +66,6 @@ class ModelShape:
 
     def module_size(self, short: str) -> int:
         return dict(self.module_sizes).get(short, 0)
-
-
-def layer_of(name: str) -> int | None:
-    """Decoder layer index of a parameter or module name (``model.layers.3.mlp`` -> 3)."""
-    match = _LAYER_INDEX.search(f".{name}.")
-    return int(match.group(1)) if match else None
 
 
 def load_model_config(name: str | None, *, trust_remote_code: bool = False,
@@ -187,7 +180,7 @@ def shape_of_model(model: Any, config: Any) -> ModelShape:
 def _largest_layer(params: tuple[tuple[str, int], ...]) -> int:
     sizes: dict[int, int] = {}
     for name, count in params:
-        index = layer_of(name)
+        index = layer_index(name)
         if index is not None:
             sizes[index] = sizes.get(index, 0) + count
     return max(sizes.values(), default=0)
@@ -201,7 +194,7 @@ def _linears(model: Any, head: Any) -> tuple[LinearInfo, ...]:
         if not isinstance(module, torch.nn.Linear) or module is head or "lm_head" in name:
             continue
         found.append(LinearInfo(name, name.split(".")[-1], module.in_features, module.out_features,
-                                module.bias is not None, layer_of(name)))
+                                module.bias is not None, layer_index(name)))
     return tuple(found)
 
 

@@ -23,6 +23,8 @@ from tunelab.errors import ModelError
 from tunelab.estimate.parts import freeze_trainable
 from tunelab.estimate.plan import Plan
 from tunelab.estimate.shape import ModelShape, shape_of_model
+from tunelab.model.adapters import lora_targets
+from tunelab.model.loader import pick_device
 
 ASSUMED_MFU = 0.35
 # name -> (memory GiB, dense bf16 tensor TFLOP/s; fp16 for cards without bf16), from vendor sheets
@@ -131,7 +133,7 @@ def calibrate(config: Any, plan: Plan, *, steps: int = 3, device: str | None = N
     """
     import torch
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(device or "auto", key="calibration device")
     small = _calibration_config(config, plan, device)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     model = _calibration_model(small, plan, dtype, device)
@@ -191,9 +193,7 @@ def _calibration_model(config: Any, plan: Plan, dtype: Any, device: str) -> Any:
     if plan.finetuning_type == "lora":
         from peft import LoraConfig, get_peft_model
 
-        targets = sorted({n.split(".")[-1] for n, m in model.named_modules()
-                          if isinstance(m, torch.nn.Linear) and "lm_head" not in n})
-        wanted = targets if [t.lower() for t in plan.lora_target] == ["all"] else list(plan.lora_target)
+        wanted = lora_targets(model, list(plan.lora_target))
         model = get_peft_model(model, LoraConfig(r=plan.lora_rank, target_modules=wanted,
                                                  use_dora=plan.use_dora, task_type="CAUSAL_LM"))
     if plan.gradient_checkpointing:

@@ -22,10 +22,10 @@ from tunelab.infer.loading import (
     attach_adapters,
     base_model_name,
     check_memory,
-    pick_device,
     served_models,
 )
 from tunelab.infer.rows import Row, RowSampler, RowStopper
+from tunelab.model.loader import pick_device
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ModelError
 from tunelab.model.adapters import adapter_base_model, check_adapter_dir
-from tunelab.model.loader import pick_device  # noqa: F401  (the engines import it from here)
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config

@@ -67,8 +67,12 @@ class ChunkedLossTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         body, head = parts
         features = {k: v for k, v in inputs.items() if k != "labels"}
-        hidden = body(**features).last_hidden_state
-        total, count = chunked_loss_sum(hidden, inputs["labels"], head)
+        # Calling the body and head directly bypasses the autocast accelerate wraps around
+        # model.forward (bf16/fp16 on fp32 weights), so enter the same context here; the
+        # cross-entropy still runs on fp32 logits (see _chunk_loss_sum).
+        with self.accelerator.autocast():
+            hidden = body(**features).last_hidden_state
+            total, count = chunked_loss_sum(hidden, inputs["labels"], head)
         # Same reduction as transformers' causal-LM loss: over the whole accumulated batch when
         # the Trainer counted it, else over this micro-batch.
         denominator = num_items_in_batch if num_items_in_batch is not None else max(count, 1)
