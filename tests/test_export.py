@@ -263,7 +263,7 @@ def test_hub_push_without_network_says_the_export_is_complete(tiny_chat_path, tm
     with pytest.raises(ExportError) as err:
         export(model_name_or_path=str(tiny_chat_path), export_dir=str(out),
                export_hub_model_id="someone/tiny", export_verify=False)
-    assert "is complete" in err.value.problem and "huggingface-cli upload someone/tiny" in err.value.hint
+    assert "is complete" in err.value.problem and "hf upload someone/tiny" in err.value.hint
     assert (out / "export_info.json").is_file()
 
 
