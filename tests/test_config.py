@@ -96,5 +96,5 @@ def test_keys_transformers_dropped_are_accepted_and_reported():
     assert cfg.training["warmup_steps"] == pytest.approx(0.1)
     assert cfg.training["eval_strategy"] == "steps"
     assert any("logging_dir" in note for note in cfg.notes)
-    with pytest.raises(ConfigError, match="warmup_ratio.*below 1"):
+    with pytest.raises(ConfigError, match=r"warmup_ratio.*\[0, 1\)"):
         load_config(None, ["warmup_ratio=5"])

@@ -27,21 +27,35 @@ def load_recipe(args: argparse.Namespace, extra: dict | None = None):
     return cfg
 
 
-def keys_epilog(sections: tuple[str, ...] | None = None) -> str:
-    """The recipe keys with their help text, grouped by section (from the config metadata)."""
+def keys_epilog(groups: tuple[str, ...] | None = None) -> str:
+    """The recipe keys (of ``groups``, default all) with type, default, range, choices and help,
+    grouped as the spec groups them."""
     lines = ["recipe keys (YAML or key=value):"]
-    current = None
-    for section, key, default, help_text, choices in describe_keys():
-        if sections and section not in sections:
-            continue
-        if section != current:
-            lines.append(f"\n  [{section}]")
-            current = section
-        extra = f" {{{', '.join(map(str, choices))}}}" if choices else ""
-        lines.append(f"  {key} (default: {default!r}){extra}")
-        lines.extend(textwrap.wrap(help_text, width=92, initial_indent="      ",
-                                   subsequent_indent="      "))
-    lines.append("\n  plus every Hugging Face TrainingArguments key: learning_rate, num_train_epochs,")
-    lines.append("  max_steps, per_device_train_batch_size, gradient_accumulation_steps, lr_scheduler_type,")
-    lines.append("  warmup_ratio, logging_steps, save_steps, save_total_limit, bf16, fp16, report_to, seed, ...")
+    by_group: dict[str, list] = {}
+    for spec in describe_keys():
+        if groups is None or spec.group in groups:
+            by_group.setdefault(spec.group, []).append(spec)
+    for group, specs in by_group.items():
+        lines.append(f"\n  [{group}]")
+        for spec in specs:
+            lines.append("  " + _key_line(spec))
+            lines.extend(textwrap.wrap(spec.help, width=92, initial_indent="      ",
+                                       subsequent_indent="      "))
+    if groups is None or "training" in groups:
+        lines.append("\n  Any other Hugging Face TrainingArguments key is passed on unchanged.")
     return "\n".join(lines)
+
+
+def _key_line(spec) -> str:
+    kind = spec.type + ("|null" if spec.optional else "")
+    parts = [f"{spec.key} ({kind}, default: {spec.default!r})"]
+    if spec.choices:
+        shown = [str(c) for c in spec.choices]
+        parts.append("{" + ", ".join(shown[:14]) + (", ..." if len(shown) > 14 else "") + "}")
+    if spec.range_text():
+        parts.append(spec.range_text())
+    if spec.when:
+        parts.append("when " + ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in spec.when.items()))
+    if spec.aliases:
+        parts.append("alias " + ", ".join(spec.aliases))
+    return " ".join(parts)

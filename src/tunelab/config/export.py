@@ -31,7 +31,8 @@ class ExportArgs:
     export_verify_tolerance: float | None = option(
         None, "Largest allowed logit difference between the reloaded export and base+adapter, "
         "relative to the largest reference logit. Unset: by export dtype (float32 1e-4, "
-        "float16 0.02, bfloat16 0.1). On CPU the merge itself is also checked, in float32, to 1e-4.")
+        "float16 0.02, bfloat16 0.1). On CPU the merge itself is also checked, in float32, to 1e-4.",
+        min=0, min_exclusive=True)
     export_gguf: list[str] | None = option(
         None, "Also write GGUF files for llama.cpp/Ollama (llama-family models): f16, q8_0, "
         "f32, bf16 (comma-separated), or none.", choices=GGUF_TYPES)

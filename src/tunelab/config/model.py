@@ -26,8 +26,10 @@ class ModelArgs:
                              choices=("auto", "sdpa", "fa2", "disabled", "eager"))
     quantization_bit: int | None = option(None, "Load the base in 4 or 8 bits with bitsandbytes (QLoRA).",
                                           choices=(4, 8))
-    quantization_type: str = option("nf4", "4-bit data type.", choices=("nf4", "fp4"))
-    double_quantization: bool = option(True, "Quantize the 4-bit quantization constants too.")
+    quantization_type: str = option("nf4", "4-bit data type.", choices=("nf4", "fp4"),
+                                     when={"quantization_bit": (4,)})
+    double_quantization: bool = option(True, "Quantize the 4-bit quantization constants too.",
+                                          when={"quantization_bit": (4,)})
     use_fast_tokenizer: bool = option(True, "Use the fast (Rust) tokenizer.")
     cache_dir: str | None = option(None, "Where hub downloads are cached.")
     model_revision: str = option("main", "Hub revision (branch, tag or commit) of the model.")

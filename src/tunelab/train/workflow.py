@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError, RunError
 from tunelab.runs import RunDir, new_manifest
+from tunelab.train.stages import IMPLEMENTED_STAGES
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
-
-IMPLEMENTED_STAGES = ("pt", "sft")
 
 
 @dataclass
