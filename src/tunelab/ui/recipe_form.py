@@ -30,15 +30,16 @@ def spec_map() -> dict[str, Any]:
     return {spec.key: spec for spec in describe_keys()}
 
 
-def register_spec_strings(specs: dict[str, Any]) -> None:
-    """i18n entries for the spec's keys: the label is the recipe key itself (the same word in a
-    YAML file, either language), the hint its help text plus its range."""
+def register_spec_strings(specs: dict[str, Any], keys: list[str]) -> None:
+    """i18n entries for ``keys``: the label is the recipe key itself (the same word in a YAML
+    file, either language), the hint its help text (help / help_zh of the spec) plus its range.
+    A key whose spec has no Chinese help yet shows the English one rather than nothing."""
     strings = {}
-    for spec in specs.values():
+    for spec in (specs[k] for k in keys):
         strings[f"key.{spec.key}"] = (spec.key, spec.key)
         rng = spec.range_text() if hasattr(spec, "range_text") else None
         suffix = (f" ({rng})", f"（{rng}）") if rng else ("", "")
-        strings[f"keyhelp.{spec.key}"] = (spec.help + suffix[0], spec.help_zh + suffix[1])
+        strings[f"keyhelp.{spec.key}"] = (spec.help + suffix[0], (spec.help_zh or spec.help) + suffix[1])
     register(strings)
 
 
@@ -57,6 +58,8 @@ def make_control(spec: Any, lang: str, value: Any = None) -> Any:
         if spec.optional:
             return gr.Dropdown([AUTO, "true", "false"], value=_tri(value), **common)
         return gr.Checkbox(value=bool(value), **common)
+    if base in ("int", "float") and spec.optional:  # empty box = unset (a Number cannot be empty)
+        return gr.Textbox(value="" if value is None else str(value), placeholder=AUTO, **common)
     if base in ("int", "float"):
         return gr.Number(value=value, precision=0 if base == "int" else None, minimum=spec.min,
                          maximum=spec.max, **common)
@@ -76,15 +79,26 @@ def control_value(spec: Any, raw: Any) -> Any:
     base = spec.type.split("|")[0]
     if base == "bool" and isinstance(raw, str):
         return raw == "true"
-    if base == "int":
-        return int(raw)
-    if base == "float":
-        return float(raw)
+    if base in ("int", "float"):
+        return _number(spec, raw, base)
     if base == "list[str]":
         return [part.strip() for part in str(raw).split(",") if part.strip()]
     if spec.choices and isinstance(raw, str):
         return next((c for c in spec.choices if str(c) == raw), raw)
     return raw
+
+
+def _number(spec: Any, raw: Any, base: str) -> int | float:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{raw!r} is not a number", where=f"key '{spec.key}'",
+                          hint=f"type a{'n integer' if base == 'int' else ' number'}, e.g. {spec.default}") from None
+    if base == "int":
+        if number != int(number):
+            raise ConfigError(f"{raw!r} is not a whole number", where=f"key '{spec.key}'")
+        return int(number)
+    return number
 
 
 def display_value(spec: Any, value: Any) -> Any:
@@ -94,6 +108,8 @@ def display_value(spec: Any, value: Any) -> Any:
         return AUTO if value is None else str(value)
     if base == "bool" and spec.optional:
         return _tri(value)
+    if base in ("int", "float") and spec.optional:
+        return "" if value is None else str(value)
     if base == "list[str]":
         return ", ".join(value) if isinstance(value, list) else (value or "")
     return value
