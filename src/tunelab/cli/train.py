@@ -13,6 +13,9 @@ Going on from earlier work, two different things:
   resume_from_checkpoint=last      continue the SAME run (optimizer, scheduler, step, data position)
   adapter_name_or_path=DIR         start a NEW run from trained adapter weights, fresh optimizer
 
+Ctrl-C or SIGTERM saves a checkpoint at the current step and stops (resume it with
+resume_from_checkpoint=last); a second Ctrl-C stops at once. A NaN/inf loss stops the run as failed.
+
 With several GPUs (or NPROC_PER_NODE=N) the command relaunches itself under torchrun."""
 
 
