@@ -167,3 +167,8 @@ def _wire(ctx: BoardContext, top: TopBar) -> None:
     top.token.change(set_token, top.token, None)
     for source in (top.model, top.template):
         source.change(check_model, [top.model, top.template, top.lang], top.model_status)
+
+    def relabel(lang, model, template):
+        return check_model(model, template, lang), gr.update(choices=template_choices(lang), value=template)
+
+    top.lang.change(relabel, [top.lang, top.model, top.template], [top.model_status, top.template])

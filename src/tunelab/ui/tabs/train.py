@@ -29,7 +29,7 @@ def guarded(fn: Callable, n_more: int = 0) -> Callable:
         except (TuneLabError, OSError, ValueError) as exc:
             import gradio as gr
 
-            text = t("train.msg.error", args[0], error=str(exc))
+            text = t("train.msg.error", args[0], error=str(exc).replace("\n", "\n\n"))
             return (text, *[gr.skip()] * n_more) if n_more else text
     return wrapper
 
