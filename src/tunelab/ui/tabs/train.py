@@ -75,7 +75,7 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
     with gr.Row():
         output_dir = lab(gr.Textbox("", label=t("train.output_dir", lang), elem_id="train-output-dir", scale=3),
                          "train.output_dir")
-        gpu = lab(gr.Dropdown([(t("train.gpu.detected", lang), "detected"), *_gpu_names()], value="detected",
+        gpu = lab(gr.Dropdown(_gpu_choices(lang), value="detected",
                               label=t("train.gpu", lang), elem_id="train-gpu", scale=1), "train.gpu")
     extra = lab(gr.Textbox("", lines=3, label=t("train.extra", lang), info=t("train.extra.info", lang),
                            elem_id="train-extra"), "train.extra", "train.extra.info")
@@ -89,16 +89,21 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
         args_path = lab(gr.Textbox(str(ctx.runs_dir / "board_args.yaml"), label=t("train.args_path", lang),
                                    elem_id="train-args-path", scale=2), "train.args_path")
         message = gr.Markdown("", elem_id="train-message")
-    command = gr.Markdown("", elem_id="train-command")
-    yaml_box = lab(gr.Code("", language="yaml", label=t("train.yaml", lang), elem_id="train-yaml", max_lines=30),
-                   "train.yaml")
-    watch = lab(gr.Dropdown(_run_choices(ctx), value=None, allow_custom_value=True, label=t("train.watch", lang),
-                            elem_id="train-watch"), "train.watch")
-    progress = gr.HTML("", elem_id="train-progress")
-    loss_plot = lab(gr.LinePlot(x="step", y="loss", color="kind", label=t("train.loss", lang), elem_id="train-loss",
-                                height=260), "train.loss")
-    log = lab(gr.Textbox("", lines=10, max_lines=10, label=t("train.log", lang), elem_id="train-log",
-                         interactive=False), "train.log")
+    with gr.Row():
+        with gr.Column(scale=3):
+            watch = lab(gr.Dropdown(_run_choices(ctx), value=None, allow_custom_value=True,
+                                    label=t("train.watch", lang), elem_id="train-watch"), "train.watch")
+            progress = gr.HTML("", elem_id="train-progress")
+            loss_plot = lab(gr.LinePlot(x="step", y="loss", color="kind", label=t("train.loss", lang),
+                                        elem_id="train-loss", height=260), "train.loss")
+        with gr.Column(scale=2):
+            log = lab(gr.Textbox("", lines=18, max_lines=18, label=t("train.log", lang), elem_id="train-log",
+                                 interactive=False), "train.log")
+    with gr.Accordion(t("train.cmd", lang), open=False) as cmd_box:
+        labelled.append((cmd_box, "train.cmd", None))
+        command = gr.Markdown("", elem_id="train-command")
+        yaml_box = lab(gr.Code("", language="yaml", label=t("train.yaml", lang), elem_id="train-yaml",
+                               max_lines=30), "train.yaml")
     signature = gr.State("")
 
     form_inputs = [top.model, top.method, top.quantization, top.template, top.thinking, stage, dataset_dir, datasets,
@@ -115,7 +120,7 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
     def on_cmd(lang, *values):
         rec = recipe(values)
         cmd, text = actions.preview_command(ctx, rec)
-        return "", f"`{cmd}`", text, rec["output_dir"]
+        return "", f"`{cmd}`", text, rec["output_dir"], gr.update(open=True)
 
     def on_live(lang, gpu_name, *values):
         try:
@@ -190,7 +195,7 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
     load_targets = [message, top.model, top.method, top.quantization, top.template, top.thinking, stage, dataset_dir,
                     datasets, name, author, output_dir, extra, *controls.values()]
     lang_in = [top.lang]
-    buttons["cmd"].click(guarded(on_cmd, 3), [*lang_in, *form_inputs], [message, command, yaml_box, output_dir])
+    buttons["cmd"].click(guarded(on_cmd, 4), [*lang_in, *form_inputs], [message, command, yaml_box, output_dir, cmd_box])
     preview_btn.click(guarded(on_preview, 1), [*lang_in, page, *form_inputs], [message, preview_out])
     buttons["start"].click(guarded(on_start, 2), [*lang_in, *form_inputs], [message, output_dir, watch])
     buttons["abort"].click(guarded(on_abort), [*lang_in, watch], message)
@@ -207,6 +212,7 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
                       show_progress="hidden")
     gr.Timer(1.0).tick(tick, [*lang_in, watch, signature], [progress, loss_plot, log, signature, watch],
                        show_progress="hidden")
+    top.lang.change(lambda lang, value: gr.update(choices=_gpu_choices(lang), value=value), [top.lang, gpu], gpu)
     watch.focus(lambda run: gr.update(choices=_run_choices(ctx, extra=run)), watch, watch)
     return labelled
 
@@ -252,10 +258,10 @@ def _dataset_names(ctx: BoardContext, dir_text: str, stage: str) -> list[str]:
         return []
 
 
-def _gpu_names() -> list[str]:
+def _gpu_choices(lang: str) -> list[tuple[str, str]]:
     from tunelab.model.memory_time import DEVICES
 
-    return list(DEVICES)
+    return [(t("train.gpu.detected", lang), "detected"), *((name, name) for name in DEVICES)]
 
 
 def _run_choices(ctx: BoardContext, extra: str | None = None) -> list[tuple[str, str]]:
