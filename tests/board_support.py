@@ -1,8 +1,8 @@
 """Support for the board's browser tests: a real `tunelab webui` subprocess on a free port and a
 Playwright browser on the Debian `chromium` (no browser download: ``executable_path``).
 
-Tests use the fixtures through ``from board_support import *`` style imports of the helpers
-below; screenshots go to ``tests/artifacts/`` (git-ignored) so a person can look at them.
+Test modules import the helpers they need (``from board_support import running_board, ...``);
+screenshots go to ``tests/artifacts/`` (git-ignored) so a person can look at them.
 """
 
 from __future__ import annotations

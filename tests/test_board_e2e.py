@@ -22,6 +22,8 @@ import pytest
 from board_support import (Board, board_env, browser_page, fill, open_accordion, pick, press, running_board, shot,
                            started_run, wait_run_status, wait_step_at_least)
 
+# The scenario trains 200 tiny steps (about a minute with start-up) before its first test.
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "TuneLab (built-in) · tunelab/tiny-chat"
 # 80 identity rows / batch 8 = 10 steps per epoch; 20 epochs = 200 steps (hand count).
@@ -67,6 +69,7 @@ def scenario(tmp_path_factory, env):
         s.shot("training")
         wait_run_status(page, "completed", s.run.name, timeout_s=600)
         page.locator("#train-loss svg g.mark-line path").first.wait_for()
+        page.wait_for_timeout(1500)  # let the chart finish drawing for the screenshot
         s.shot("trained")
         yield s
 
@@ -149,7 +152,6 @@ def test_a_new_tab_shows_the_finished_run_as_it_is(scenario):
         second.close()
 
 
-@pytest.mark.slow
 def test_abort_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_does(scenario, env, tmp_path):
     import torch
     from safetensors.torch import load_file

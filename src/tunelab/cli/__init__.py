@@ -21,7 +21,8 @@ COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "api",
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunelab",
-        description="Fine-tune open LLMs end to end: register data, estimate, train, chat, export, serve.",
+        description="Fine-tune open LLMs end to end: register data, estimate, train, list runs, chat, "
+                    "export, serve; or all of it in the web board (webui).",
         epilog="Run `tunelab <command> --help` for a command's options.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="<command>")

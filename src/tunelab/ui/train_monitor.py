@@ -50,13 +50,11 @@ def loss_frame(p: Progress) -> Any:
     return frame.astype({"step": "int64", "loss": "float64", "kind": "str"})
 
 
-def snapshot(runs_dir: Path, run: str | None, lang: str) -> tuple[str, Any, str, str]:
-    """(progress html, loss frame, log tail, signature) of the run shown; the signature changes
-    whenever anything shown would, so an unchanged tick redraws nothing."""
-    if not run:
-        empty = Progress(status="unknown")
-        return progress_html(empty, lang), loss_frame(empty), "", f"none:{lang}"
-    progress = read_progress(Path(run))
-    tail = log_tail(job_files(runs_dir, Path(run))[1])
-    sig = f"{run}:{lang}:{progress.status}:{progress.step}:{len(progress.points)}:{len(progress.checkpoints)}:{len(tail)}"
-    return progress_html(progress, lang, run), loss_frame(progress), tail, sig
+def snapshot(runs_dir: Path, run: str | None, lang: str) -> tuple[str, Any, str, tuple[str, str, str]]:
+    """(progress html, loss frame, log tail, signatures): one signature per part, each changing
+    only when that part would, so a tick redraws only what changed (a chart redrawn every second
+    would flicker)."""
+    progress = read_progress(Path(run)) if run else Progress(status="unknown")
+    tail = log_tail(job_files(runs_dir, Path(run))[1]) if run else ""
+    html_text = progress_html(progress, lang, run or "")
+    return html_text, loss_frame(progress), tail, (html_text, f"{run}:{len(progress.points)}", tail)

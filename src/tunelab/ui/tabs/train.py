@@ -104,7 +104,7 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
         command = gr.Markdown("", elem_id="train-command")
         yaml_box = lab(gr.Code("", language="yaml", label=t("train.yaml", lang), elem_id="train-yaml",
                                max_lines=30), "train.yaml")
-    signature = gr.State("")
+    signature = gr.State(None)
 
     form_inputs = [top.model, top.method, top.quantization, top.template, top.thinking, stage, dataset_dir, datasets,
                    name, author, output_dir, extra, *controls.values()]
@@ -180,9 +180,9 @@ def build(ctx: BoardContext, top: TopBar) -> list[tuple[Any, str, str | None]]:
             run = _initial_run(ctx)
             shown = gr.update(choices=_run_choices(ctx, extra=run), value=run) if run else gr.skip()
         html_text, frame, tail, sig = _snapshot(ctx, run, lang)
-        if sig == old:
-            return gr.skip(), gr.skip(), gr.skip(), old, shown
-        return html_text, frame, tail, sig, shown
+        old = old or ("", "", "")
+        parts = [value if sig[i] != old[i] else gr.skip() for i, value in enumerate((html_text, frame, tail))]
+        return (*parts, sig, shown)
 
     def on_stage(stage_value, method, dir_text, chosen):
         values = {"stage": stage_value, "finetuning_type": method}
