@@ -65,7 +65,8 @@ def start_board(cwd: Path, env: dict, *args: str, timeout: float = 120.0) -> Boa
     import urllib.request
 
     port = free_port()
-    log = cwd / f"webui-{port}.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"webui-{port}.log"  # never in cwd: tests start boards in the repository
     handle = log.open("w", encoding="utf-8")
     proc = subprocess.Popen(webui_command("--port", str(port), *args), cwd=cwd, env=env,
                             stdout=handle, stderr=subprocess.STDOUT)
