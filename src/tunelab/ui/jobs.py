@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,9 +142,3 @@ def log_tail(path: Path, lines: int = 30) -> str:
     folded = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
     return "\n".join(folded[-lines:])
 
-
-def wait_started(run_path: Path, timeout: float = 5.0) -> None:
-    """Give a just-started child a moment, so the first status shown is not stale."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and status_of(run_path)[0] == "unknown":
-        time.sleep(0.1)
