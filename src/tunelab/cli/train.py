@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=keys_epilog(),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved recipe, step plan and memory estimate, then stop "
+                             "(loads the tokenizer and data to count samples, never the model)")
     parser.set_defaults(func=run)
 
 
@@ -35,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_recipe(args)
     check_can_train(cfg)
+    if args.dry_run:
+        from tunelab.train.dry_run import dry_run
+
+        print(dry_run(cfg).describe())
+        return 0
     nproc = wanted_processes()
     if nproc > 1 and not already_launched():
         run_path, run_name = resolve_output(cfg)
