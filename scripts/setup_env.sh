@@ -31,5 +31,7 @@ else
 fi
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "${PIP[@]}" install "$TORCH_SPEC"
 "${PIP[@]}" install -e ".[$EXTRAS]"
+# The board's browser tests drive the system Chromium through Playwright (no browser download).
+case ",$EXTRAS," in *,dev,*) bash scripts/setup_chromium.sh ;; esac
 echo "$WANT" > "$STAMP"
 echo "setup: done ($VENV, extras: $EXTRAS)"

@@ -15,7 +15,7 @@ import sys
 from tunelab.errors import TuneLabError
 
 # Module names under tunelab.cli, in the order `tunelab --help` lists them.
-COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "api"]
+COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "api", "webui", "runs"]
 
 
 def build_parser() -> argparse.ArgumentParser:

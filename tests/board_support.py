@@ -1,0 +1,127 @@
+"""Support for the board's browser tests: a real `tunelab webui` subprocess on a free port and a
+Playwright browser on the Debian `chromium` (no browser download: ``executable_path``).
+
+Tests use the fixtures through ``from board_support import *`` style imports of the helpers
+below; screenshots go to ``tests/artifacts/`` (git-ignored) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def chromium_path() -> str:
+    """The system Chromium (Debian package `chromium`); $TUNELAB_CHROMIUM overrides."""
+    found = os.environ.get("TUNELAB_CHROMIUM") or next(
+        (p for p in map(shutil.which, CHROMIUM_NAMES) if p), None)
+    if not found:
+        raise RuntimeError("no Chromium found: install the Debian package (apt-get install chromium) "
+                           "or set TUNELAB_CHROMIUM; scripts/setup_env.sh does this on a fresh machine")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Board:
+    """A running ``python -m tunelab webui`` child process and where it listens."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path):
+        self.proc, self.url, self.log = proc, url, log
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def webui_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tunelab", "webui", *args]
+
+
+def start_board(cwd: Path, env: dict, *args: str, timeout: float = 120.0) -> Board:
+    """Start the board in ``cwd`` and wait until it answers HTTP on its port."""
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    log = cwd / f"webui-{port}.log"
+    handle = log.open("w", encoding="utf-8")
+    proc = subprocess.Popen(webui_command("--port", str(port), *args), cwd=cwd, env=env,
+                            stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + timeout
+    board = Board(proc, url, log)
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the board exited with {proc.returncode}:\n{board.output()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return board
+        except urllib.error.HTTPError:
+            return board  # it answers (e.g. 401 with auth)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    board.stop()
+    raise RuntimeError(f"the board did not answer on {url} within {timeout:.0f}s:\n{board.output()}")
+
+
+@contextmanager
+def running_board(cwd: Path, env: dict, *args: str):
+    board = start_board(cwd, env, *args)
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 1000):
+    """A Playwright page in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True,
+                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def shot(page, name: str) -> Path:
+    """Save a full-page screenshot as tests/artifacts/<name>.png and return its path."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def board_env(base: dict) -> dict:
+    """The environment for a board subprocess: our sources first, no hub, one thread."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    path = base.get("PYTHONPATH", "")
+    return {**base, "PYTHONPATH": src + (os.pathsep + path if path else ""), "HF_HUB_OFFLINE": "1",
+            "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", "1"), "GRADIO_ANALYTICS_ENABLED": "False"}
