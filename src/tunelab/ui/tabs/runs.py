@@ -1,0 +1,205 @@
+"""The Runs tab: every run under the runs folder (CLI- or board-started) in a filterable table;
+open one for its config, loss curve and checkpoints; overlay several runs' curves; delete a run
+after a confirmation. The data comes from ``tunelab.runs`` (what ``tunelab runs`` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from tunelab.runs import RunDir, RunInfo, RunStore, loss_points, read_run
+from tunelab.runs.run_dir import STATUSES
+from tunelab.train.workflow import IMPLEMENTED_STAGES
+from tunelab.ui.context import BoardContext
+from tunelab.ui.i18n import register, t
+from tunelab.ui.tabs.chat_session import describe_error
+
+ALL = "all"
+COLUMNS = ("name", "model", "stage", "method", "datasets", "status", "steps", "last loss", "started",
+           "duration")
+
+register({
+    "runs.heading": ("Every run under the runs folder, started here or with `tunelab train`.",
+                     "运行目录下的所有运行，无论由此页面还是 `tunelab train` 启动。"),
+    "runs.status": ("Status", "状态"),
+    "runs.stage": ("Stage", "阶段"),
+    "runs.text": ("Search (name, model, dataset)", "搜索（名称、模型、数据集）"),
+    "runs.refresh": ("Refresh runs", "刷新运行列表"),
+    "runs.table": ("Runs", "运行列表"),
+    "runs.pick": ("Open run", "打开运行"),
+    "runs.pick.info": ("Or click a row of the table.", "也可以点击表格中的一行。"),
+    "runs.details": ("Run details", "运行详情"),
+    "runs.curve": ("Loss curve", "损失曲线"),
+    "runs.config": ("Config as given", "给定的配置"),
+    "runs.compare": ("Compare runs: overlay loss curves", "比较运行：叠加损失曲线"),
+    "runs.compare_pick": ("Runs to overlay", "要叠加的运行"),
+    "runs.delete": ("Delete run", "删除运行"),
+    "runs.confirm": ("Yes, delete it", "确认删除"),
+    "runs.cancel": ("Cancel", "取消"),
+    "runs.confirm_text": ("Delete run **{name}**? The folder `{path}` and everything in it "
+                          "(checkpoints, adapter, logs) is removed. This cannot be undone.",
+                          "删除运行 **{name}**？文件夹 `{path}` 及其中的所有内容（检查点、适配器、日志）"
+                          "都将被删除，且无法恢复。"),
+    "runs.deleted": ("Deleted {path}.", "已删除 {path}。"),
+    "runs.cancelled": ("Nothing was deleted.", "未删除任何内容。"),
+    "runs.none_picked": ("Pick a run first.", "请先选择一个运行。"),
+    "runs.error": ("Error: {error}", "错误：{error}"),
+    "runs.count": ("{shown} of {total} runs shown.", "显示 {shown} / {total} 个运行。"),
+    "runs.checkpoints": ("Checkpoints", "检查点"),
+    "runs.no_checkpoints": ("no checkpoints", "没有检查点"),
+})
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def table_row(run: RunInfo) -> list[Any]:
+    steps = f"{run.step}/{run.total_steps}" if run.step is not None else "-"
+    loss = f"{run.loss:.4f}" if isinstance(run.loss, (int, float)) else "-"
+    return [run.name, run.model, run.stage, run.finetuning_type, ", ".join(run.datasets), run.status,
+            steps, loss, run.created_at.replace("T", " ")[:19], _duration(run.duration_s)]
+
+
+def filtered_runs(ctx: BoardContext, status: str, stage: str, text: str) -> list[RunInfo]:
+    """Runs matching the filters, newest first."""
+    needle = (text or "").strip().lower()
+    runs = RunStore([ctx.runs_dir]).discover()
+    return [r for r in runs
+            if status in (None, "", ALL, r.status) and stage in (None, "", ALL, r.stage)
+            and (not needle or needle in " ".join([r.name, r.model, *r.datasets, str(r.path)]).lower())]
+
+
+def run_details(path: str, lang: str) -> tuple[str, Any, dict]:
+    """(Markdown summary, loss-curve frame, config as given) of one run."""
+    import pandas as pd
+
+    run, info = RunDir(path), read_run(RunDir(path).path)
+    manifest = run.read_manifest()
+    ckpts = [c.name for c in run.checkpoints()]
+    lines = [f"**{info.name}** · `{info.path}`",
+             f"{info.status} · {info.model} · {info.stage} · {info.finetuning_type} · "
+             f"{', '.join(info.datasets) or '-'}",
+             " · ".join(table_row(info)[6:]),
+             f"{t('runs.checkpoints', lang)}: {', '.join(ckpts) or t('runs.no_checkpoints', lang)}"]
+    if manifest.get("error"):
+        lines.append(f"error: {manifest['error']}")
+    frame = pd.DataFrame(loss_points(run.path), columns=["step", "loss", "kind"])
+    return "\n\n".join(lines), frame, manifest.get("config_given") or {}
+
+
+def overlay(paths: list[str]) -> Any:
+    """The training-loss points of several runs, coloured by run name."""
+    import pandas as pd
+
+    rows = []
+    for path in paths or []:
+        name = read_run(RunDir(path).path).name
+        rows += [{"step": p["step"], "loss": p["loss"], "run": name}
+                 for p in loss_points(RunDir(path).path) if p["kind"] == "train"]
+    return pd.DataFrame(rows, columns=["step", "loss", "run"])
+
+
+def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
+    """Lay out the Runs tab and wire refresh, open, overlay and delete-with-confirmation."""
+    lang = ctx.lang
+    heading = gr.Markdown(t("runs.heading", lang))
+    with gr.Row():
+        status = gr.Dropdown([ALL, *STATUSES], value=ALL, label=t("runs.status", lang), elem_id="runs-status")
+        stage = gr.Dropdown([ALL, *IMPLEMENTED_STAGES], value=ALL,
+                            label=t("runs.stage", lang), elem_id="runs-stage")
+        text = gr.Textbox(label=t("runs.text", lang), elem_id="runs-text")
+        refresh = gr.Button(t("runs.refresh", lang), elem_id="runs-refresh")
+    count = gr.Markdown(elem_id="runs-count")
+    table = gr.Dataframe(headers=list(COLUMNS), interactive=False, wrap=True, label=t("runs.table", lang),
+                         elem_id="runs-table")
+    shown = gr.State([])
+    with gr.Row():
+        pick = gr.Dropdown([], label=t("runs.pick", lang), info=t("runs.pick.info", lang), scale=4,
+                           elem_id="runs-pick")
+        delete = gr.Button(t("runs.delete", lang), variant="stop", scale=1, elem_id="runs-delete")
+    message = gr.Markdown(elem_id="runs-message")
+    with gr.Group(visible=False, elem_id="runs-confirm-box") as confirm_box:
+        confirm_text = gr.Markdown(elem_id="runs-confirm-text")
+        with gr.Row():
+            confirm = gr.Button(t("runs.confirm", lang), variant="stop", elem_id="runs-confirm")
+            cancel = gr.Button(t("runs.cancel", lang), elem_id="runs-cancel")
+    details = gr.Markdown(elem_id="runs-details")
+    with gr.Row():
+        curve = gr.LinePlot(x="step", y="loss", color="kind", label=t("runs.curve", lang), elem_id="runs-curve")
+        config = gr.JSON(label=t("runs.config", lang), elem_id="runs-config")
+    with gr.Accordion(t("runs.compare", lang), open=False) as compare_box:
+        compare = gr.Dropdown([], multiselect=True, label=t("runs.compare_pick", lang), elem_id="runs-compare")
+        overlay_plot = gr.LinePlot(x="step", y="loss", color="run", label=t("runs.compare", lang),
+                                   elem_id="runs-overlay")
+
+    def do_refresh(status_v, stage_v, text_v, picked, compared, lang_v):
+        runs = filtered_runs(ctx, status_v, stage_v, text_v)
+        total = len(RunStore([ctx.runs_dir]).discover())
+        choices = [(f"{r.name} · {r.status} · {r.path}", str(r.path)) for r in runs]
+        known = {c[1] for c in choices}
+        every = [(f"{r.name} · {r.path}", str(r.path)) for r in RunStore([ctx.runs_dir]).discover()]
+        return ([table_row(r) for r in runs], [str(r.path) for r in runs],
+                gr.update(choices=choices, value=picked if picked in known else None),
+                gr.update(choices=every, value=[c for c in compared or [] if c in {e[1] for e in every}]),
+                t("runs.count", lang_v, shown=len(runs), total=total))
+
+    def do_open(path, lang_v):
+        if not path:
+            return "", None, None
+        try:
+            return run_details(path, lang_v)
+        except Exception as exc:
+            return t("runs.error", lang_v, error=describe_error(exc)), None, None
+
+    def do_select(paths, evt: gr.SelectData):
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return paths[row] if paths and 0 <= row < len(paths) else gr.update()
+
+    def ask(path, lang_v):
+        if not path:
+            return gr.update(visible=False), "", t("runs.none_picked", lang_v)
+        name = read_run(RunDir(path).path).name
+        return gr.update(visible=True), t("runs.confirm_text", lang_v, name=name, path=path), ""
+
+    def do_delete(path, lang_v):
+        try:
+            removed = RunStore([ctx.runs_dir]).delete(path)
+        except Exception as exc:  # a refusal is a message; nothing is removed
+            return gr.update(visible=False), t("runs.error", lang_v, error=describe_error(exc))
+        return gr.update(visible=False), t("runs.deleted", lang_v, path=removed)
+
+    filters = [status, stage, text, pick, compare, top.lang]
+    listing = [table, shown, pick, compare, count]
+    hidden = {"api_visibility": "private"}
+    for trigger in (refresh.click, status.change, stage.change, text.submit, top.refresh.click):
+        trigger(do_refresh, filters, listing, **hidden)
+    pick.change(do_open, [pick, top.lang], [details, curve, config], **hidden)
+    table.select(do_select, shown, pick, **hidden)
+    compare.change(overlay, compare, overlay_plot, **hidden)
+    delete.click(ask, [pick, top.lang], [confirm_box, confirm_text, message], **hidden)
+    cancel.click(lambda lang_v: (gr.update(visible=False), t("runs.cancelled", lang_v)), top.lang,
+                 [confirm_box, message], **hidden)
+    confirm.click(do_delete, [pick, top.lang], [confirm_box, message], **hidden).then(
+        do_refresh, filters, listing, **hidden)
+    _on_page_load(do_refresh, filters, listing)
+    return [(heading, "runs.heading", None), (status, "runs.status", None), (stage, "runs.stage", None),
+            (text, "runs.text", None), (refresh, "runs.refresh", None), (table, "runs.table", None),
+            (pick, "runs.pick", "runs.pick.info"), (delete, "runs.delete", None),
+            (confirm, "runs.confirm", None), (cancel, "runs.cancel", None), (curve, "runs.curve", None),
+            (config, "runs.config", None), (compare_box, "runs.compare", None),
+            (compare, "runs.compare_pick", None), (overlay_plot, "runs.compare", None)]
+
+
+def _on_page_load(fn: Any, inputs: list, outputs: list) -> None:
+    """Fill the table whenever the page is opened (a refreshed page shows the runs as they are)."""
+    from gradio.context import Context
+
+    blocks = Context.root_block
+    if blocks is not None:
+        blocks.load(fn, inputs, outputs, api_visibility="private")
