@@ -137,15 +137,15 @@ class ChatPanel:
         if not message:
             yield history, "", self._status(lang)
             return
-        history = [*history, {"role": "user", "content": message}]
+        asked = [*history, {"role": "user", "content": message}]
         try:
-            deltas = self.session.stream(engine_messages(history[:-1], message, system), values, thinking)
+            deltas = self.session.stream(engine_messages(history, message, system), values, thinking)
             reasoning, answer = "", ""
             for delta in deltas:
                 reasoning += delta.reasoning
                 answer += delta.content
-                yield history + _assistant(reasoning, answer, lang), "", self._status(lang)
-        except Exception as exc:  # shown on the page; the board keeps serving
+                yield asked + _assistant(reasoning, answer, lang), "", self._status(lang)
+        except Exception as exc:  # shown on the page, the message kept for a retry; the board lives on
             yield history, message, t("chat.error", lang, error=describe_error(exc))
 
     def _status(self, lang: str) -> str:

@@ -81,7 +81,7 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
         metric = gr.Dropdown([(t(f"evaluate.metric.{m}", lang), m) for m in METRICS], value=METRICS[0],
                              label=t("evaluate.metric", lang), scale=1, elem_id="evaluate-metric")
         names = dataset_names(ctx)
-        datasets = gr.Dropdown(names, value=names[:1], multiselect=True, label=t("evaluate.datasets", lang),
+        datasets = gr.Dropdown(names, value=[], multiselect=True, label=t("evaluate.datasets", lang),
                                info=t("evaluate.datasets.info", lang), scale=3, elem_id="evaluate-datasets")
         max_samples = gr.Number(value=0, precision=0, minimum=0, label=t("evaluate.max_samples", lang),
                                 scale=1, elem_id="evaluate-max-samples")

@@ -82,7 +82,7 @@ def run_details(path: str, lang: str) -> tuple[str, Any, dict]:
     run, info = RunDir(path), read_run(RunDir(path).path)
     manifest = run.read_manifest()
     ckpts = [c.name for c in run.checkpoints()]
-    lines = [f"**{info.name}** · `{info.path}`",
+    lines = [f"**{info.name}** · `{info.path.resolve()}`",
              f"{info.status} · {info.model} · {info.stage} · {info.finetuning_type} · "
              f"{', '.join(info.datasets) or '-'}",
              " · ".join(table_row(info)[6:]),
@@ -164,8 +164,9 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
     def ask(path, lang_v):
         if not path:
             return gr.update(visible=False), "", t("runs.none_picked", lang_v)
-        name = read_run(RunDir(path).path).name
-        return gr.update(visible=True), t("runs.confirm_text", lang_v, name=name, path=path), ""
+        folder = RunDir(path).path.resolve()
+        name = read_run(folder).name
+        return gr.update(visible=True), t("runs.confirm_text", lang_v, name=name, path=folder), ""
 
     def do_delete(path, lang_v):
         try:
