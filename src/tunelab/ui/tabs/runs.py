@@ -16,8 +16,7 @@ from tunelab.ui.i18n import register, t
 from tunelab.ui.tabs.chat_session import describe_error
 
 ALL = "all"
-COLUMNS = ("name", "model", "stage", "method", "datasets", "status", "steps", "last loss", "started",
-           "duration")
+COLUMNS = ("name", "model", "stage", "method", "datasets", "status", "steps", "loss", "started", "duration")
 
 register({
     "runs.heading": ("Every run under the runs folder, started here or with `tunelab train`.",
@@ -48,6 +47,11 @@ register({
     "runs.count": ("{shown} of {total} runs shown.", "显示 {shown} / {total} 个运行。"),
     "runs.checkpoints": ("Checkpoints", "检查点"),
     "runs.no_checkpoints": ("no checkpoints", "没有检查点"),
+    "runs.col.name": ("name", "名称"), "runs.col.model": ("model", "模型"), "runs.col.stage": ("stage", "阶段"),
+    "runs.col.method": ("method", "方法"), "runs.col.datasets": ("datasets", "数据集"),
+    "runs.col.status": ("status", "状态"), "runs.col.steps": ("steps", "步数"),
+    "runs.col.loss": ("last loss", "最新损失"), "runs.col.started": ("started", "开始时间"),
+    "runs.col.duration": ("duration", "用时"),
 })
 
 
@@ -64,6 +68,17 @@ def table_row(run: RunInfo) -> list[Any]:
     loss = f"{run.loss:.4f}" if isinstance(run.loss, (int, float)) else "-"
     return [run.name, run.model, run.stage, run.finetuning_type, ", ".join(run.datasets), run.status,
             steps, loss, run.created_at.replace("T", " ")[:19], _duration(run.duration_s)]
+
+
+def headers(lang: str) -> list[str]:
+    return [t(f"runs.col.{c}", lang) for c in COLUMNS]
+
+
+def table(runs: list[RunInfo], lang: str) -> Any:
+    """The runs table as a frame whose column names are in ``lang``."""
+    import pandas as pd
+
+    return pd.DataFrame([table_row(r) for r in runs], columns=headers(lang))
 
 
 def filtered_runs(ctx: BoardContext, status: str, stage: str, text: str) -> list[RunInfo]:
@@ -85,7 +100,7 @@ def run_details(path: str, lang: str) -> tuple[str, Any, dict]:
     lines = [f"**{info.name}** · `{info.path.resolve()}`",
              f"{info.status} · {info.model} · {info.stage} · {info.finetuning_type} · "
              f"{', '.join(info.datasets) or '-'}",
-             " · ".join(table_row(info)[6:]),
+             " · ".join(f"{t(f'runs.col.{c}', lang)} {v}" for c, v in zip(COLUMNS[6:], table_row(info)[6:])),
              f"{t('runs.checkpoints', lang)}: {', '.join(ckpts) or t('runs.no_checkpoints', lang)}"]
     if manifest.get("error"):
         lines.append(f"error: {manifest['error']}")
@@ -116,7 +131,7 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
         text = gr.Textbox(label=t("runs.text", lang), elem_id="runs-text")
         refresh = gr.Button(t("runs.refresh", lang), elem_id="runs-refresh")
     count = gr.Markdown(elem_id="runs-count")
-    table = gr.Dataframe(headers=list(COLUMNS), interactive=False, wrap=True, label=t("runs.table", lang),
+    runs_table = gr.Dataframe(headers=headers(lang), interactive=False, wrap=True, label=t("runs.table", lang),
                          elem_id="runs-table")
     shown = gr.State([])
     with gr.Row():
@@ -144,7 +159,7 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
         choices = [(f"{r.name} · {r.status} · {r.path}", str(r.path)) for r in runs]
         known = {c[1] for c in choices}
         every = [(f"{r.name} · {r.path}", str(r.path)) for r in RunStore([ctx.runs_dir]).discover()]
-        return ([table_row(r) for r in runs], [str(r.path) for r in runs],
+        return (table(runs, lang_v), [str(r.path) for r in runs],
                 gr.update(choices=choices, value=picked if picked in known else None),
                 gr.update(choices=every, value=[c for c in compared or [] if c in {e[1] for e in every}]),
                 t("runs.count", lang_v, shown=len(runs), total=total))
@@ -176,12 +191,12 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
         return gr.update(visible=False), t("runs.deleted", lang_v, path=removed)
 
     filters = [status, stage, text, pick, compare, top.lang]
-    listing = [table, shown, pick, compare, count]
+    listing = [runs_table, shown, pick, compare, count]
     hidden = {"api_visibility": "private"}
-    for trigger in (refresh.click, status.change, stage.change, text.submit, top.refresh.click):
+    for trigger in (refresh.click, status.change, stage.change, text.submit, top.refresh.click, top.lang.change):
         trigger(do_refresh, filters, listing, **hidden)
     pick.change(do_open, [pick, top.lang], [details, curve, config], **hidden)
-    table.select(do_select, shown, pick, **hidden)
+    runs_table.select(do_select, shown, pick, **hidden)
     compare.change(overlay, compare, overlay_plot, **hidden)
     delete.click(ask, [pick, top.lang], [confirm_box, confirm_text, message], **hidden)
     cancel.click(lambda lang_v: (gr.update(visible=False), t("runs.cancelled", lang_v)), top.lang,
@@ -190,7 +205,7 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
         do_refresh, filters, listing, **hidden)
     _on_page_load(do_refresh, filters, listing)
     return [(heading, "runs.heading", None), (status, "runs.status", None), (stage, "runs.stage", None),
-            (text, "runs.text", None), (refresh, "runs.refresh", None), (table, "runs.table", None),
+            (text, "runs.text", None), (refresh, "runs.refresh", None), (runs_table, "runs.table", None),
             (pick, "runs.pick", "runs.pick.info"), (delete, "runs.delete", None),
             (confirm, "runs.confirm", None), (cancel, "runs.cancel", None), (curve, "runs.curve", None),
             (config, "runs.config", None), (compare_box, "runs.compare", None),
