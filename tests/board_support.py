@@ -125,3 +125,49 @@ def board_env(base: dict) -> dict:
     path = base.get("PYTHONPATH", "")
     return {**base, "PYTHONPATH": src + (os.pathsep + path if path else ""), "HF_HUB_OFFLINE": "1",
             "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", "1"), "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+# --- driving Gradio controls (elem_id-based) -------------------------------------------------
+
+def fill(page, elem_id: str, text) -> None:
+    """Type ``text`` into the textbox or number box with ``elem_id`` and leave it (fires change)."""
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+    box.fill(str(text))
+    box.press("Tab")
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    """Choose ``option`` (its label) in the dropdown with ``elem_id``."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def dropdown_options(page, elem_id: str) -> list[str]:
+    """The option labels the dropdown with ``elem_id`` offers right now."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option").first.wait_for()
+    labels = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return [label.strip() for label in labels]
+
+
+def open_accordion(page, title: str) -> None:
+    page.get_by_text(title, exact=True).first.click()
+
+
+def wait_run_status(page, status: str, timeout_s: float = 300) -> dict:
+    """Wait until the Train tab's run view says ``status``; returns its data-* numbers."""
+    info = page.locator(f"#train-progress-info[data-status={status}]")
+    info.wait_for(timeout=timeout_s * 1000)
+    return {k: info.get_attribute(f"data-{k}") for k in ("status", "step", "total", "points")}
+
+
+def wait_step_at_least(page, step: int, timeout_s: float = 300) -> None:
+    page.wait_for_function(
+        "n => { const e = document.querySelector('#train-progress-info');"
+        " return e && Number(e.dataset.step) >= n; }", arg=step, timeout=timeout_s * 1000)
+
+
+def message(page) -> str:
+    return page.locator("#train-message").inner_text()

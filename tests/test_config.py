@@ -1,12 +1,15 @@
 """Recipe parsing and validation: messages name the key, the value and what is allowed."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tunelab.config import load_config
+from tunelab.config import Config, build_config, check_config, load_config
+from tunelab.config.data import DataArgs
+from tunelab.config.method import MethodArgs
 from tunelab.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,5 +99,96 @@ def test_keys_transformers_dropped_are_accepted_and_reported():
     assert cfg.training["warmup_steps"] == pytest.approx(0.1)
     assert cfg.training["eval_strategy"] == "steps"
     assert any("logging_dir" in note for note in cfg.notes)
-    with pytest.raises(ConfigError, match="warmup_ratio.*below 1"):
+    with pytest.raises(ConfigError, match=r"warmup_ratio.*\[0, 1\)"):
         load_config(None, ["warmup_ratio=5"])
+
+
+def test_check_config_reports_every_problem_at_once():
+    raw = {"lora_rank": 0, "lora_dropout": 1.0, "cutoff_len": 2, "learning_rate": "abc",
+           "lora_rnak": 8, "finetuning_type": "lroa", "per_device_train_batch_size": 0,
+           "save_steps": -5, "val_size": 1.5}
+    with pytest.raises(ConfigError) as info:
+        build_config(raw, source="r.yaml")
+    problems = {p.key: p for p in info.value.problems}
+    assert set(problems) == set(raw)
+    assert problems["lora_rank"].value == 0 and problems["lora_rank"].allowed == "an integer >= 1"
+    assert problems["lora_dropout"].allowed == "a number in [0, 1)"
+    assert problems["cutoff_len"].allowed == "an integer >= 8"
+    assert problems["learning_rate"].value == "abc"
+    assert problems["lora_rnak"].suggestions[0] == "lora_rank"
+    assert problems["finetuning_type"].allowed == "one of: lora, freeze, full"
+    assert problems["save_steps"].allowed == "a number > 0"
+    text = str(info.value)
+    assert text.startswith(f"r.yaml: {len(raw)} problems")
+    for key in raw:
+        assert f"key '{key}'" in text
+
+
+def test_check_config_checks_a_config_built_in_code():
+    cfg = Config(method=MethodArgs(lora_rank=0, finetuning_type="full", use_dora=True),
+                 data=DataArgs(cutoff_len=4), training={"bf16": True, "fp16": True})
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    assert {p.key for p in info.value.problems} >= {"lora_rank", "cutoff_len", "bf16"}
+    check_config(Config())
+
+
+@pytest.mark.parametrize("val_size", [0.0, 0.25, 3, 100])
+def test_val_size_is_a_fraction_below_one_or_a_whole_count(val_size):
+    assert build_config({"val_size": val_size}).data.val_size == val_size
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), float("inf")])
+def test_non_finite_numbers_are_config_errors(value):
+    with pytest.raises(ConfigError, match="learning_rate.*finite"):
+        build_config({"learning_rate": value})
+
+
+def test_keys_that_do_not_apply_are_noted_and_switches_conflict():
+    cfg = build_config({"finetuning_type": "full", "lora_rank": 16})
+    assert any("lora_rank" in n and "finetuning_type=full" in n for n in cfg.notes)
+    with pytest.raises(ConfigError, match="use_dora.*conflicts with 'finetuning_type'"):
+        build_config({"finetuning_type": "freeze", "use_dora": True})
+
+
+# Bad recipes of issue 13 (items 14 and 15): each fails validation in a real `tunelab train`,
+# before anything is loaded, with the key named and no traceback or run directory left behind.
+BAD_RECIPES = [
+    ("learning_rate: .nan\n", [], "learning_rate", "finite"),
+    ("", ["learning_rate=inf"], "learning_rate", "finite"),
+    ("", ["warmup_ratio=abc"], "warmup_ratio", "expected a number, got 'abc'"),
+    ("output_dir: {tmp}/a_file\n", [], "output_dir", "is a file, not a folder"),
+    ("deepspeed: {tmp}/ds.json\n", [], "deepspeed", "pip install deepspeed"),
+    ("finetuning_type: full\nuse_dora: true\n", [], "use_dora", "conflicts with 'finetuning_type'"),
+    ("save_steps: -5\n", [], "save_steps", "allowed: a number > 0"),
+    ("val_size: 1.5\n", [], "val_size", "a fraction in [0, 1) or a whole number of rows"),
+]
+
+
+@pytest.mark.parametrize("body, overrides, key, phrase", BAD_RECIPES,
+                         ids=[f"{r[2]}-{i}" for i, r in enumerate(BAD_RECIPES)])
+def test_bad_recipes_are_config_errors_in_a_real_train(tmp_path, body, overrides, key, phrase):
+    if key == "deepspeed" and importlib.util.find_spec("deepspeed") is not None:
+        pytest.skip("DeepSpeed is installed here")
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "ds.json").write_text("{}")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model_name_or_path: tunelab/tiny-chat\ndataset: identity\n"
+                      + body.format(tmp=tmp_path))
+    if "output_dir" not in body:
+        overrides = [*overrides, f"output_dir={tmp_path / 'out'}"]
+    proc = subprocess.run([sys.executable, "-m", "tunelab", "train", str(recipe), *overrides],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"key '{key}'" in proc.stderr and phrase in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_all_bad_recipes_at_once_list_every_key():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["learning_rate=inf", "warmup_ratio=abc", "save_steps=-5",
+                           "val_size=1.5", "finetuning_type=full", "use_dora=true"])
+    assert [p.key for p in info.value.problems] == ["learning_rate", "warmup_ratio", "save_steps",
+                                                    "val_size", "use_dora"]

@@ -227,8 +227,22 @@ ddp_timeout: 180000000
     assert "samples: 12" in proc.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] == "completed"
-    assert "<|im_start|>system\nBe brief." in (tmp_path / "out" / "tokenizer_config.json").read_text() \
-        or "im_start" in (tmp_path / "out" / "chat_template.jinja").read_text()
+    assert manifest["data"]["stats"]["samples"] == 12
+    # The mapped system column reaches every trained sample, as the template renders it.
+    from tunelab.config import load_config
+    from tunelab.data.pipeline import prepare_datasets
+    from tunelab.data.templates import apply_template
+    from tunelab.model import load_tokenizer
+
+    cfg = load_config(str(recipe), [])
+    tokenizer = load_tokenizer(cfg.model)
+    apply_template(tokenizer, cfg.data.template)
+    texts = sorted(tokenizer.decode(row["input_ids"]) for row in prepare_datasets(cfg, tokenizer, "sft").train)
+    expected = sorted(tokenizer.apply_chat_template(
+        [{"role": "system", "content": r["sys"]}, {"role": "user", "content": r["q"]},
+         {"role": "assistant", "content": r["a"]}], tokenize=False) for r in rows)
+    assert all(text.startswith("<|im_start|>system\nBe brief.<|im_end|>") for text in texts)
+    assert [t.strip() for t in texts] == [e.strip() for e in expected]
 
 
 def test_bad_rows_are_reported_and_an_all_bad_dataset_writes_nothing(tmp_path, tunelab_env):

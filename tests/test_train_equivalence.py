@@ -74,3 +74,60 @@ def test_sft_loss_and_step_match_plain_trainer_with_peft(tiny_chat_path, tmp_pat
                         param.grad = None
     assert {n for n, p in ours.named_parameters() if p.requires_grad} == \
         {n for n, p in plain.named_parameters() if p.requires_grad}
+
+
+def _train_two_steps(trainer_class, model, prepared, tokenizer, out, padding_free):
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=2,
+                             gradient_accumulation_steps=3, max_steps=2, learning_rate=0.5,
+                             optim="sgd", lr_scheduler_type="constant", max_grad_norm=0,
+                             logging_steps=1, save_strategy="no", report_to="none", use_cpu=True,
+                             seed=7, disable_tqdm=True, remove_unused_columns=False)
+    trainer = trainer_class(model=model, args=args, train_dataset=prepared.train,
+                            data_collator=prepared.collator(tokenizer.pad_token_id,
+                                                            padding_free=padding_free))
+    trainer.train()
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return losses, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("padding_free", [False, True], ids=["padded", "padding-free"])
+def test_chunked_loss_trainer_matches_a_plain_trainer_with_accumulation(tiny_chat_path, tmp_path,
+                                                                        padding_free):
+    """Our default trainer (chunked loss) and a plain HF Trainer (the model's own loss) take the
+    same SGD steps over 3 accumulated micro-batches of different lengths: same losses, weights."""
+    import copy
+
+    from transformers import Trainer
+
+    from tunelab.config import load_config
+    from tunelab.data.pipeline import prepare_datasets
+    from tunelab.data.templates import apply_template
+    from tunelab.model import load_model, load_tokenizer, prepare_for_training
+    from tunelab.train.loss import ChunkedLossTrainer
+
+    cfg = load_config(None, [f"model_name_or_path={tiny_chat_path}", "dataset=identity",
+                             "packing=false", "cutoff_len=128", "lora_rank=8", "lora_target=all",
+                             "additional_target=lm_head", "max_samples=12",
+                             f"output_dir={tmp_path / 'run'}"])
+    tokenizer = load_tokenizer(cfg.model)
+    apply_template(tokenizer, None)
+    prepared = prepare_datasets(cfg, tokenizer, "sft")
+    torch.manual_seed(0)
+    model = prepare_for_training(load_model(cfg.model), cfg)
+    for name, param in model.named_parameters():  # non-zero LoRA B, so every path has a gradient
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05)
+    start = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    plain_model = copy.deepcopy(model)
+
+    ours, ours_weights = _train_two_steps(ChunkedLossTrainer, model, prepared, tokenizer,
+                                          tmp_path / "ours", padding_free)
+    plain, plain_weights = _train_two_steps(Trainer, plain_model, prepared, tokenizer,
+                                            tmp_path / "plain", padding_free)
+    assert len(ours) == len(plain) == 2
+    assert ours == pytest.approx(plain, rel=1e-5)
+    for name, weight in plain_weights.items():
+        assert not torch.equal(weight, start[name]), name  # the step reached every parameter
+        torch.testing.assert_close(ours_weights[name], weight, rtol=1e-4, atol=1e-6, msg=name)

@@ -27,9 +27,33 @@ class TuneLabError(Exception):
 
 
 class ConfigError(TuneLabError):
-    """A recipe key or value is unknown, malformed, or conflicts with another key."""
+    """A recipe key or value is unknown, malformed, or conflicts with another key.
+
+    ``key``, ``value``, ``allowed`` and ``suggestions`` (the nearest valid keys, for an unknown
+    key) describe one problem; ``problems`` lists every problem found in the recipe (just this
+    one unless the error was made by :meth:`combine`).
+    """
 
     kind = "config error"
+
+    def __init__(self, problem: str, *, where: str | None = None, hint: str | None = None,
+                 key: str | None = None, value: object = None, allowed: str | None = None,
+                 suggestions: tuple[str, ...] = (), problems: list["ConfigError"] | None = None):
+        self.key, self.value, self.allowed = key, value, allowed
+        self.suggestions = tuple(suggestions)
+        self.problems: list[ConfigError] = list(problems) if problems else [self]
+        super().__init__(problem, where=where, hint=hint)
+
+    @classmethod
+    def combine(cls, problems: list["ConfigError"], where: str | None = None) -> "ConfigError":
+        """One error listing every problem (the problem itself when there is only one)."""
+        flat = [p for error in problems for p in error.problems]
+        if len(flat) == 1:
+            return flat[0]
+        lines = [f"{len(flat)} problems in the recipe:"]
+        for item in flat:
+            lines.append("  - " + str(item).replace("\n", "\n    "))
+        return cls("\n".join(lines), where=where, problems=flat)
 
 
 class DataError(TuneLabError):

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from tunelab.cli.chat import add_model_arguments, model_overrides
+from tunelab.cli.chat import CHAT_KEYS, add_model_arguments, model_overrides
 from tunelab.cli.common import add_recipe_arguments, keys_epilog, load_recipe
 
 DESCRIPTION = """Serve a model and its adapters behind an OpenAI-compatible API.
@@ -24,7 +24,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("api", help="serve a model behind an OpenAI-compatible API",
-                            description=DESCRIPTION, epilog=keys_epilog(("model", "data", "infer")),
+                            description=DESCRIPTION, epilog=keys_epilog(("model", "infer"), keys=CHAT_KEYS),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_arguments(parser)
     add_model_arguments(parser)

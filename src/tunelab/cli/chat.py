@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tunelab.cli.common import add_recipe_arguments, keys_epilog, load_recipe
+from tunelab.cli.common import (KeyFlag, add_key_flags, add_recipe_arguments, flag_values,
+                                keys_epilog, load_recipe)
 
 DESCRIPTION = """Chat in the terminal with a model, or with adapters trained on it (unmerged).
 
@@ -19,23 +20,28 @@ enable_thinking / default_system are read from the same recipe keys as in traini
 In the chat: /clear resets the history, /system TEXT sets the system prompt, /exit quits."""
 
 
+MODEL_FLAGS = (
+    KeyFlag("--model", "model_name_or_path", note="base model: folder, hub id or tunelab/tiny-chat; "
+            "read from the adapter when omitted"),
+    KeyFlag("--adapter", "adapter_name_or_path", repeat=True, note="adapter folder: a run "
+            "directory, a checkpoint-N folder or any PEFT adapter (repeat to load several)"),
+)
+# The recipe keys chat and api use beyond the model and infer groups.
+CHAT_KEYS = ("template", "default_system", "enable_thinking")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model / --adapter, shared with `tunelab api`."""
-    parser.add_argument("--model", help="base model: folder, hub id or tunelab/tiny-chat "
-                        "(model_name_or_path); read from the adapter when omitted")
-    parser.add_argument("--adapter", action="append", default=None, metavar="DIR",
-                        help="adapter folder: a run directory, a checkpoint-N folder or any PEFT "
-                        "adapter (repeat to load several; adapter_name_or_path)")
+    add_key_flags(parser, MODEL_FLAGS)
 
 
 def model_overrides(args: argparse.Namespace) -> dict:
-    return {"model_name_or_path": args.model,
-            "adapter_name_or_path": ",".join(args.adapter) if args.adapter else None}
+    return flag_values(args, MODEL_FLAGS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("chat", help="chat with a model or adapter in the terminal",
-                            description=DESCRIPTION, epilog=keys_epilog(("model", "data", "infer")),
+                            description=DESCRIPTION, epilog=keys_epilog(("model", "infer"), keys=CHAT_KEYS),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_arguments(parser)
     add_model_arguments(parser)

@@ -13,6 +13,9 @@ Going on from earlier work, two different things:
   resume_from_checkpoint=last      continue the SAME run (optimizer, scheduler, step, data position)
   adapter_name_or_path=DIR         start a NEW run from trained adapter weights, fresh optimizer
 
+Ctrl-C or SIGTERM saves a checkpoint at the current step and stops (resume it with
+resume_from_checkpoint=last); a second Ctrl-C stops at once. A NaN/inf loss stops the run as failed.
+
 With several GPUs (or NPROC_PER_NODE=N) the command relaunches itself under torchrun."""
 
 
@@ -21,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description=DESCRIPTION, epilog=keys_epilog(),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_recipe_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved recipe, step plan and memory estimate, then stop "
+                             "(loads the tokenizer and data to count samples, never the model)")
     parser.set_defaults(func=run)
 
 
@@ -29,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.train.output import resolve_output, resolve_resume
 
     cfg = load_recipe(args)
+    if args.dry_run:
+        from tunelab.train.dry_run import dry_run
+
+        print(dry_run(cfg).describe())
+        return 0
     nproc = wanted_processes()
     if nproc > 1 and not already_launched():
         run_path, run_name = resolve_output(cfg)

@@ -1,53 +1,138 @@
-"""Cross-key rules: pairs of options that cannot be used together, and values out of range."""
+"""Validation of a whole recipe: every key's choices and range (from the spec), the few
+single-key rules a range cannot say, and cross-key rules (pairs of options that cannot be used
+together). All problems are collected, so a recipe's author sees them all at once.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from tunelab.config.spec import KeySpec, describe_keys
 from tunelab.errors import ConfigError
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
 
-def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:
-    return ConfigError(f"'{a}' conflicts with '{b}': {why}", where="recipe", hint=fix)
-
-
 def check_config(cfg: "Config") -> None:
-    """Raise ConfigError for the first rule the recipe breaks."""
+    """Raise one ConfigError listing every problem of the recipe; return None when it is valid."""
+    problems, _ = config_problems(cfg)
+    if problems:
+        raise ConfigError.combine(problems, where=cfg.source)
+
+
+def config_problems(cfg: "Config") -> tuple[list[ConfigError], list[str]]:
+    """(problems, notes): every rule the recipe breaks, and keys set that have no effect."""
+    values = cfg.to_dict()
+    problems = [p for spec in describe_keys() if (p := _value_problem(spec, values.get(spec.key)))]
+    problems += _single_key_problems(cfg)
+    problems += _conflicts(cfg)
+    inert, notes = _inapplicable(cfg, values)
+    return problems + inert, notes
+
+
+def _value_problem(spec: KeySpec, value: Any) -> ConfigError | None:
+    why = spec.violation(value)
+    if why is None:
+        return None
+    allowed = spec.allowed_text()
+    hint = None
+    if spec.choices and not isinstance(value, list):
+        import difflib
+
+        close = difflib.get_close_matches(str(value), [str(c) for c in spec.choices], n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+    return ConfigError(f"{why}; allowed: {allowed}", where=f"key '{spec.key}'", key=spec.key,
+                       value=value, allowed=allowed, hint=hint)
+
+
+def _problem(key: str, value: Any, why: str, allowed: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(f"{why}; allowed: {allowed}", where=f"key '{key}'", key=key, value=value,
+                       allowed=allowed, hint=hint)
+
+
+def _single_key_problems(cfg: "Config") -> list[ConfigError]:
+    found = []
+    val_size = cfg.data.val_size
+    if val_size >= 1 and not float(val_size).is_integer():
+        found.append(_problem("val_size", val_size, f"{val_size} is neither a fraction nor a count",
+                              "a fraction in [0, 1) or a whole number of rows >= 1"))
+    if cfg.data.streaming:
+        found.append(_problem("streaming", True, "streaming datasets are not supported yet", "false",
+                              "remove it; use max_samples to train on part of a large dataset"))
+    found += _output_dir_problems(cfg.output.output_dir)
+    found += _deepspeed_problems(cfg.training.get("deepspeed"))
+    return found
+
+
+def _output_dir_problems(output_dir: str | None) -> list[ConfigError]:
+    if not output_dir:
+        return []
+    path = Path(output_dir)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            return [_problem("output_dir", output_dir, f"{place} is a file, not a folder",
+                             "a folder path (absent, empty, or a run of this recipe)")]
+    return []
+
+
+def _deepspeed_problems(value: Any) -> list[ConfigError]:
+    if value is None:
+        return []
+    found = []
+    if importlib.util.find_spec("deepspeed") is None:
+        found.append(_problem("deepspeed", value, "DeepSpeed is not installed",
+                              "a DeepSpeed config once DeepSpeed is installed",
+                              "run `pip install deepspeed`, or remove the key to train without it"))
+    if isinstance(value, str) and not value.strip().startswith("{") and not Path(value).is_file():
+        found.append(_problem("deepspeed", value, f"config file {value} not found",
+                              "a DeepSpeed JSON file or a mapping"))
+    return found
+
+
+def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:
+    return ConfigError(f"'{a}' conflicts with '{b}': {why}", where=f"key '{a}'", key=a,
+                       hint=fix)
+
+
+def _conflicts(cfg: "Config") -> list[ConfigError]:
     m, d, meth = cfg.model, cfg.data, cfg.method
+    found = []
     if m.quantization_bit is not None and meth.finetuning_type != "lora":
-        raise _conflict("quantization_bit", "finetuning_type",
-                        f"a {m.quantization_bit}-bit base cannot be trained with "
-                        f"finetuning_type={meth.finetuning_type}; only adapters train on a quantized base",
-                        "set finetuning_type: lora (QLoRA) or remove quantization_bit")
+        found.append(_conflict(
+            "quantization_bit", "finetuning_type",
+            f"a {m.quantization_bit}-bit base cannot be trained with finetuning_type="
+            f"{meth.finetuning_type}; only adapters train on a quantized base",
+            "set finetuning_type: lora (QLoRA) or remove quantization_bit"))
     if meth.pissa_init and m.quantization_bit is not None:
-        raise _conflict("pissa_init", "quantization_bit", "PiSSA needs the full-precision weights",
-                        "remove one of them")
+        found.append(_conflict("pissa_init", "quantization_bit",
+                               "PiSSA needs the full-precision weights", "remove one of them"))
     if cfg.training.get("bf16") and cfg.training.get("fp16"):
-        raise _conflict("bf16", "fp16", "mixed precision has one dtype", "keep only one of them")
-    if meth.lora_rank < 1:
-        raise ConfigError(f"must be a positive integer, got {meth.lora_rank}", where="key 'lora_rank'")
-    if not 0.0 <= meth.lora_dropout < 1.0:
-        raise ConfigError(f"must be in [0, 1), got {meth.lora_dropout}", where="key 'lora_dropout'")
-    if d.cutoff_len < 8:
-        raise ConfigError(f"must be at least 8 tokens, got {d.cutoff_len}", where="key 'cutoff_len'")
-    if d.val_size < 0:
-        raise ConfigError(f"must be >= 0, got {d.val_size}", where="key 'val_size'")
-    if d.max_samples is not None and d.max_samples < 1:
-        raise ConfigError(f"must be >= 1, got {d.max_samples}", where="key 'max_samples'")
+        found.append(_conflict("bf16", "fp16", "mixed precision has one dtype",
+                               "keep only one of them"))
     if d.packing and meth.stage not in ("pt", "sft"):
-        raise _conflict("packing", "stage", f"packing applies to pt and sft, not {meth.stage}",
-                        "remove packing or use stage: sft")
-    if d.streaming:
-        raise ConfigError("streaming datasets are not supported yet", where="key 'streaming'",
-                          hint="remove it; use max_samples to train on part of a large dataset")
-    for key in ("learning_rate", "num_train_epochs"):
-        value = cfg.training.get(key)
-        if value is not None and value < 0:
-            raise ConfigError(f"must be >= 0, got {value}", where=f"key '{key}'")
-    for key in ("per_device_train_batch_size", "gradient_accumulation_steps"):
-        value = cfg.training.get(key)
-        if value is not None and value < 1:
-            raise ConfigError(f"must be >= 1, got {value}", where=f"key '{key}'")
+        found.append(_conflict("packing", "stage", f"packing applies to pt and sft, not {meth.stage}",
+                               "remove packing or use stage: sft"))
+    return found
+
+
+def _inapplicable(cfg: "Config", values: dict) -> tuple[list[ConfigError], list[str]]:
+    """Keys the recipe set whose ``when`` condition does not hold. A switch turned on for another
+    method (use_dora with full) is a conflict: the user expects an effect that cannot happen;
+    any other such key is only noted."""
+    problems, notes = [], []
+    given = set(cfg.given)
+    for spec in describe_keys():
+        if not ({spec.key, *spec.aliases} & given) or spec.applies(values):
+            continue
+        condition = " or ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in spec.when.items())
+        others = ", ".join(f"{k}={values.get(k)}" for k in spec.when)
+        if spec.type == "bool" and values.get(spec.key) is True and spec.default is False:
+            problems.append(_conflict(spec.key, next(iter(spec.when)),
+                                      f"it applies only with {condition}, not {others}",
+                                      f"remove {spec.key} or set {condition}"))
+        else:
+            notes.append(f"'{spec.key}' has no effect with {others} (it applies with {condition})")
+    return problems, notes

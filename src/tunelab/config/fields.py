@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import types
 import typing
 from typing import Any
@@ -16,10 +17,21 @@ from typing import Any
 from tunelab.errors import ConfigError
 
 
-def option(default: Any = None, help: str = "", *, choices: tuple | None = None,
-           aliases: tuple[str, ...] = (), factory: Any = None) -> Any:
-    """Declare a config field with its help text, allowed values and LLaMA-Factory aliases."""
-    metadata = {"help": help, "choices": choices, "aliases": aliases}
+def option(default: Any = None, help: str = "", *, help_zh: str = "", choices: Any = None,
+           min: float | None = None, max: float | None = None, min_exclusive: bool = False,
+           max_exclusive: bool = False, group: str | None = None,
+           when: dict[str, tuple] | None = None, aliases: tuple[str, ...] = (),
+           factory: Any = None) -> Any:
+    """Declare a config field: its help (English and Chinese), allowed values, inclusive bounds
+    (exclusive when ``min_exclusive`` / ``max_exclusive``), UI group, the condition under which
+    it applies (``when={"finetuning_type": ("lora",)}``) and its LLaMA-Factory aliases.
+
+    ``choices`` may be a function returning the choices, for lists owned by another package
+    (read when the spec is built, not at import time).
+    """
+    metadata = {"help": help, "help_zh": help_zh, "choices": choices, "aliases": aliases,
+                "min": min, "max": max, "min_exclusive": min_exclusive,
+                "max_exclusive": max_exclusive, "group": group, "when": when}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -37,36 +49,50 @@ def _is_optional(tp: Any) -> tuple[bool, list[Any]]:
     return is_union and len(args) < len(typing.get_args(tp)), (args if is_union else [tp])
 
 
+def _bad(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"expected {expected}, got {value!r}", where=f"key '{key}'", key=key,
+                       value=value, allowed=expected)
+
+
+def _to_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _bad(key, value, "true or false")
+
+
+def _to_number(value: Any, key: str, expected: str) -> float:
+    if isinstance(value, bool):
+        raise _bad(key, value, expected)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _bad(key, value, expected) from None
+    if not math.isfinite(number):
+        # nan / inf parse as floats, but no setting means them: a run would only produce NaN.
+        raise _bad(key, value, f"{expected} (finite)")
+    return number
+
+
 def _coerce_scalar(value: Any, tp: Any, key: str) -> Any:
     if tp is Any:
         return value
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes", "on"):
-            return True
-        if text in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(f"expected true or false, got {value!r}", where=f"key '{key}'")
+        return _to_bool(value, key)
     if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'") from None
+        number = _to_number(value, key, "an integer")
         if not number.is_integer():
-            raise ConfigError(f"expected an integer, got {value!r}", where=f"key '{key}'")
+            raise _bad(key, value, "an integer")
         return int(number)
     if tp is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"expected a number, got {value!r}", where=f"key '{key}'") from None
+        return _to_number(value, key, "a number")
     if tp is str:
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"expected a string, got {value!r}", where=f"key '{key}'")
+            raise _bad(key, value, "a string")
         return str(value)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value).value
@@ -87,7 +113,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if value is None or (optional and isinstance(value, str) and value.strip() in ("null", "~", "")):
         if optional or tp is Any:
             return None
-        raise ConfigError("a value is required here, got nothing", where=f"key '{key}'")
+        raise ConfigError("a value is required here, got nothing", where=f"key '{key}'", key=key)
     errors = []
     # Try the most specific candidate types first so "3" becomes 3, not "3".
     order = {bool: 0, int: 1, float: 2, list: 3, dict: 4, str: 9}
@@ -102,27 +128,14 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                     return dict(value)
                 if isinstance(value, str) and len(candidates) > 1:
                     raise ConfigError("not a mapping", where=key)
-                raise ConfigError(f"expected a mapping, got {value!r}", where=f"key '{key}'")
+                raise _bad(key, value, "a mapping")
             return _coerce_scalar(value, cand, key)
         except (ConfigError, ValueError, TypeError) as exc:
             errors.append(exc)
     first = errors[0] if errors else None
     if isinstance(first, ConfigError):
         raise first
-    raise ConfigError(f"value {value!r} has the wrong type", where=f"key '{key}'")
-
-
-def check_choice(value: Any, choices: tuple | None, key: str) -> None:
-    if choices is None or value is None:
-        return
-    values = value if isinstance(value, list) else [value]
-    for item in values:
-        if item not in choices:
-            close = difflib.get_close_matches(str(item), [str(c) for c in choices], n=1)
-            hint = f"did you mean '{close[0]}'?" if close else None
-            allowed = ", ".join(str(c) for c in choices)
-            raise ConfigError(f"{item!r} is not allowed; choose one of: {allowed}",
-                              where=f"key '{key}'", hint=hint)
+    raise _bad(key, value, "a value of type " + str(tp))
 
 
 def suggest(key: str, known: list[str], n: int = 3) -> list[str]:

@@ -5,40 +5,75 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunelab.config.fields import option
+from tunelab.train.stages import IMPLEMENTED_STAGES
 
+# Every stage TuneLab plans; only IMPLEMENTED_STAGES may be set in a recipe.
 STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo", "grpo")
-IMPLEMENTED_STAGES = ("pt", "sft")
+LORA = {"finetuning_type": ("lora",)}
+FREEZE = {"finetuning_type": ("freeze",)}
 
 
 @dataclass
 class MethodArgs:
-    stage: str = option("sft", "Training stage.", choices=STAGES)
-    do_train: bool = option(True, "Run training (kept for LLaMA-Factory recipes).")
-    do_eval: bool = option(False, "Evaluate on the eval split after training.")
-    do_predict: bool = option(False, "Generate predictions (see `tunelab evaluate`).")
-    finetuning_type: str = option("lora", "lora (adapters), freeze (train the last layers), full.",
-                                  choices=("lora", "freeze", "full"))
-    lora_rank: int = option(8, "LoRA rank r.")
-    lora_alpha: int | None = option(None, "LoRA scale alpha. Unset: 2 x lora_rank.")
-    lora_dropout: float = option(0.0, "Dropout on the LoRA path.")
-    lora_target: list[str] = option(None, "Modules that get LoRA: 'all' (every linear layer but the "
-                                    "head) or names like q_proj,v_proj.", factory=lambda: ["all"])
+    stage: str = option(
+        "sft", "Training stage: pt (continued pre-training on raw text) or sft (supervised "
+        "fine-tuning on conversations).",
+        help_zh="训练阶段：pt（在纯文本上继续预训练）或 sft（在对话数据上监督微调）。",
+        choices=IMPLEMENTED_STAGES)
+    do_train: bool = option(True, "Run training (kept for LLaMA-Factory recipes).",
+                            help_zh="执行训练（为兼容 LLaMA-Factory 配置而保留）。")
+    do_eval: bool = option(False, "Evaluate on the eval split after training.",
+                           help_zh="训练结束后在验证集上评估。")
+    do_predict: bool = option(False, "Generate predictions (kept for LLaMA-Factory recipes; "
+                              "training ignores it).",
+                              help_zh="生成预测（为兼容 LLaMA-Factory 配置而保留；训练时忽略）。")
+    finetuning_type: str = option(
+        "lora", "lora (adapters), freeze (train the last layers), full.",
+        help_zh="微调方式：lora（适配器）、freeze（只训练最后几层）、full（全参数）。",
+        choices=("lora", "freeze", "full"))
+    lora_rank: int = option(8, "LoRA rank r.", help_zh="LoRA 的秩 r。", min=1, group="lora",
+                            when=LORA)
+    lora_alpha: int | None = option(None, "LoRA scale alpha. Unset: 2 x lora_rank.",
+                                    help_zh="LoRA 缩放系数 alpha。不设置：2 × lora_rank。", min=1,
+                                    group="lora", when=LORA)
+    lora_dropout: float = option(0.0, "Dropout on the LoRA path.", help_zh="LoRA 支路上的 dropout。",
+                                 min=0, max=1, max_exclusive=True, group="lora", when=LORA)
+    lora_target: list[str] = option(
+        None, "Modules that get LoRA: 'all' (every linear layer but the head) or names like "
+        "q_proj,v_proj.", help_zh="加 LoRA 的模块：all（除输出头外的所有线性层）或 q_proj,v_proj 这样的名字。",
+        factory=lambda: ["all"], group="lora", when=LORA)
     additional_target: list[str] | None = option(
-        None, "Modules trained fully and saved beside the adapter, e.g. embed_tokens,lm_head.")
-    use_dora: bool = option(False, "Weight-decomposed LoRA (DoRA).")
-    use_rslora: bool = option(False, "Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
-    pissa_init: bool = option(False, "Initialise LoRA from principal singular vectors (PiSSA).")
-    create_new_adapter: bool = option(False, "With adapter_name_or_path: train a new adapter on top "
-                                      "of the merged old ones instead of continuing them.")
-    freeze_trainable_layers: int = option(2, "freeze: train the last N layers (negative: the first N).")
-    freeze_trainable_modules: list[str] = option(None, "freeze: module names inside the trainable "
-                                                 "layers, or 'all'.", factory=lambda: ["all"])
-    freeze_extra_modules: list[str] | None = option(None, "freeze: extra top-level modules to train, "
-                                                    "e.g. embed_tokens,norm.")
+        None, "Modules trained fully and saved beside the adapter, e.g. embed_tokens,lm_head.",
+        help_zh="完整训练并与适配器一起保存的模块，如 embed_tokens,lm_head。", group="lora", when=LORA)
+    use_dora: bool = option(False, "Weight-decomposed LoRA (DoRA).",
+                            help_zh="权重分解的 LoRA（DoRA）。", group="lora", when=LORA)
+    use_rslora: bool = option(False, "Rank-stabilised LoRA scaling (alpha / sqrt(r)).",
+                              help_zh="秩稳定的 LoRA 缩放（alpha / sqrt(r)）。", group="lora", when=LORA)
+    pissa_init: bool = option(False, "Initialise LoRA from principal singular vectors (PiSSA).",
+                              help_zh="用主奇异向量初始化 LoRA（PiSSA）。", group="lora", when=LORA)
+    create_new_adapter: bool = option(
+        False, "With adapter_name_or_path: train a new adapter on top of the merged old ones "
+        "instead of continuing them.",
+        help_zh="配合 adapter_name_or_path：在合并后的旧适配器之上训练一个新适配器，而不是继续训练旧的。",
+        group="lora", when=LORA)
+    freeze_trainable_layers: int = option(
+        2, "freeze: train the last N layers (negative: the first N).",
+        help_zh="freeze：训练最后 N 层（负数：最前面的 N 层）。", group="freeze", when=FREEZE)
+    freeze_trainable_modules: list[str] = option(
+        None, "freeze: module names inside the trainable layers, or 'all'.",
+        help_zh="freeze：可训练层中要训练的模块名，或 all。", factory=lambda: ["all"],
+        group="freeze", when=FREEZE)
+    freeze_extra_modules: list[str] | None = option(
+        None, "freeze: extra top-level modules to train, e.g. embed_tokens,norm.",
+        help_zh="freeze：额外训练的顶层模块，如 embed_tokens,norm。", group="freeze", when=FREEZE)
     chunked_loss: bool = option(
         True, "Compute the loss from hidden states in chunks, only where labels are, without the "
         "full logits tensor (same loss, far less memory). Models whose logits are soft-capped or "
-        "scaled, and multi-process runs, use the model's own loss.")
+        "scaled, and multi-process runs, use the model's own loss.",
+        help_zh="只在有标签的位置分块由隐状态计算损失，不生成完整 logits 张量（损失相同，显存少得多）。"
+        "logits 带软截断或缩放的模型以及多进程训练使用模型自带的损失。", group="training")
     gradient_checkpointing: bool | None = option(
         None, "Recompute activations to save memory. Unset: off (it costs ~30% speed); turn it on "
-        "when memory is short.", aliases=("activation_checkpointing",))
+        "when memory is short.",
+        help_zh="重新计算激活以节省显存。不设置：关闭（约慢 30%）；显存不足时打开。",
+        aliases=("activation_checkpointing",), group="training")

@@ -15,58 +15,39 @@ import yaml
 
 from tunelab.config.data import DataArgs
 from tunelab.config.export import ExportArgs
-from tunelab.config.fields import check_choice, coerce, suggest, type_hints
+from tunelab.config.fields import coerce, suggest, type_hints
 from tunelab.config.infer import InferArgs
 from tunelab.config.method import MethodArgs
 from tunelab.config.model import ModelArgs
 from tunelab.config.output import OutputArgs
+from tunelab.config.spec import SECTIONS, TRAINING_SECTION, describe_keys, spec_for
+from tunelab.config.training import DROPPED_TRAINING_KEYS, OWNED_ELSEWHERE, TRAINING_DEFAULTS
 from tunelab.errors import ConfigError
 
-# name -> section dataclass. Commands that need more settings (infer, export, estimate) add
-# their section here; every key of every section is accepted in every recipe, as in LLaMA-Factory.
-SECTIONS: dict[str, type] = {
-    "model": ModelArgs,
-    "data": DataArgs,
-    "method": MethodArgs,
-    "output": OutputArgs,
-    "infer": InferArgs,
-    "export": ExportArgs,
-}
-
-# Defaults we choose differently from Hugging Face's TrainingArguments.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "report_to": "none",
-    "logging_steps": 10,
-    "save_steps": 500,
-    "remove_unused_columns": False,
-}
-
-# Keys that older transformers (and so many LLaMA-Factory recipes) used, mapped to today's name.
-_RENAMED_TRAINING_KEYS = {"warmup_ratio": "warmup_steps", "evaluation_strategy": "eval_strategy"}
-# Keys transformers dropped with no replacement; accepted so old recipes run, and reported.
-_DROPPED_TRAINING_KEYS = {"logging_dir": "transformers 5 writes TensorBoard logs under output_dir"}
-
-# HF TrainingArguments keys that a TuneLab section owns (ours wins, and train/ passes it on).
-_OWNED_ELSEWHERE = {"output_dir", "run_name", "resume_from_checkpoint", "gradient_checkpointing",
-                    "do_train", "do_eval", "do_predict", "overwrite_output_dir"}
+__all__ = ["SECTIONS", "TRAINING_DEFAULTS", "Config", "build_config", "load_config"]
 
 
 @dataclass
 class Config:
-    """A parsed recipe. Sections are attributes (``cfg.model.lora_rank`` style access via
-    ``cfg.method``); ``training`` holds the Hugging Face TrainingArguments keys the recipe set."""
+    """A parsed recipe: one typed attribute per section (``cfg.method.lora_rank``), and
+    ``training``, the Hugging Face TrainingArguments keys the recipe set (declared or passed
+    through), which train/ hands to ``TrainingArguments``."""
 
-    sections: dict[str, Any]
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    method: MethodArgs = field(default_factory=MethodArgs)
+    output: OutputArgs = field(default_factory=OutputArgs)
+    infer: InferArgs = field(default_factory=InferArgs)
+    export: ExportArgs = field(default_factory=ExportArgs)
     training: dict[str, Any] = field(default_factory=dict)
     given: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        sections = self.__dict__.get("sections", {})
-        if name in sections:
-            return sections[name]
-        raise AttributeError(name)
+    @property
+    def sections(self) -> dict[str, Any]:
+        """Section name -> section object, in SECTIONS order."""
+        return {name: getattr(self, name) for name in SECTIONS}
 
     def training_value(self, key: str) -> Any:
         """A TrainingArguments value as the run will see it (recipe, else our default, else HF's)."""
@@ -74,26 +55,19 @@ class Config:
             return self.training[key]
         if key in TRAINING_DEFAULTS:
             return TRAINING_DEFAULTS[key]
-        return _hf_training_fields()[key][1]
+        try:
+            return spec_for(key).default
+        except KeyError:
+            return _hf_training_fields()[key][1]
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting, flat, as the run will use it (for manifests and previews)."""
         flat: dict[str, Any] = {}
         for section in self.sections.values():
             flat.update(dataclasses.asdict(section))
-        flat.update({**TRAINING_DEFAULTS, **self.training})
+        training = {s.key: s.default for s in describe_keys() if s.section == TRAINING_SECTION[0]}
+        flat.update({**training, **TRAINING_DEFAULTS, **self.training})
         return flat
-
-
-def _key_index() -> dict[str, tuple[str, str]]:
-    """Map every accepted key (and alias) to (section name, field name)."""
-    index: dict[str, tuple[str, str]] = {}
-    for name, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            index[f.name] = (name, f.name)
-            for alias in f.metadata.get("aliases", ()):
-                index[alias] = (name, f.name)
-    return index
 
 
 _HF_FIELDS: dict[str, tuple[Any, Any]] | None = None
@@ -185,64 +159,65 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
 
 
 def build_config(raw: dict[str, Any], source: str | None = None) -> Config:
-    index = _key_index()
-    hf = _hf_training_fields()
+    """A validated Config from a flat mapping of recipe keys (YAML or board values).
+
+    Raises :class:`ConfigError` listing every problem at once: unknown keys (with the nearest
+    valid names), values of the wrong type or out of range, and conflicting options.
+    """
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     training: dict[str, Any] = {}
-    unknown, notes = [], []
+    problems: list[ConfigError] = []
+    notes: list[str] = []
     for key, value in raw.items():
-        value = _coerce_raw(value)
-        if key in _DROPPED_TRAINING_KEYS:
-            notes.append(f"'{key}' is ignored: {_DROPPED_TRAINING_KEYS[key]}")
-            continue
-        key = _renamed(key, value)
-        if key in index:
-            section, name = index[key]
-            cls = SECTIONS[section]
-            values[section][name] = _typed(cls, name, value, key)
-        elif key in hf and key not in _OWNED_ELSEWHERE:
-            training[key] = coerce(value, hf[key][0], key)
-        else:
-            unknown.append(key)
-    if unknown:
-        raise _unknown_keys_error(unknown, list(index) + list(hf), source)
+        try:
+            _place(key, _coerce_raw(value), values, training, notes)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
-    cfg = Config(sections=sections, training=training, given=dict(raw), source=source, notes=notes)
-    from tunelab.config.checks import check_config
+    cfg = Config(**sections, training=training, given=dict(raw), source=source, notes=notes)
+    from tunelab.config.checks import config_problems
 
-    check_config(cfg)
+    found, advice = config_problems(cfg)
+    cfg.notes.extend(advice)
+    problems.extend(found)
+    if problems:
+        raise ConfigError.combine(problems, where=source)
     return cfg
 
 
-def _renamed(key: str, value: Any) -> str:
-    if key == "warmup_ratio" and value is not None and float(value) >= 1:
-        raise ConfigError(f"a ratio must be below 1, got {value}", where="key 'warmup_ratio'",
+def _place(key: str, value: Any, values: dict, training: dict, notes: list[str]) -> None:
+    """Type one recipe value and put it where it belongs (a section field or ``training``)."""
+    if key in DROPPED_TRAINING_KEYS:
+        notes.append(f"'{key}' is ignored: {DROPPED_TRAINING_KEYS[key]}")
+        return
+    if key == "warmup_ratio":
+        _check_ratio(key, value)
+    try:
+        spec = spec_for(key)
+    except KeyError:
+        spec = None
+    if spec is not None and spec.section == TRAINING_SECTION[0]:
+        training[spec.key] = coerce(value, type_hints(TRAINING_SECTION[1])[spec.key], key)
+    elif spec is not None:
+        typed = coerce(value, type_hints(SECTIONS[spec.section])[spec.key], key)
+        values[spec.section][spec.key] = typed
+    elif key in _hf_training_fields() and key not in OWNED_ELSEWHERE:
+        training[key] = coerce(value, _hf_training_fields()[key][0], key)
+    else:
+        raise _unknown_key(key)
+
+
+def _check_ratio(key: str, value: Any) -> None:
+    ratio = coerce(value, float, key)
+    if not 0 <= ratio < 1:
+        raise ConfigError(f"a ratio must be in [0, 1), got {value}", where=f"key '{key}'",
+                          key=key, value=value, allowed="a number in [0, 1)",
                           hint="use warmup_steps for a number of steps")
-    return _RENAMED_TRAINING_KEYS.get(key, key)
 
 
-def _typed(cls: type, name: str, value: Any, key: str) -> Any:
-    f = {f.name: f for f in dataclasses.fields(cls)}[name]
-    typed = coerce(value, type_hints(cls)[name], key)
-    check_choice(typed, f.metadata.get("choices"), key)
-    return typed
-
-
-def _unknown_keys_error(unknown: list[str], known: list[str], source: str | None) -> ConfigError:
-    lines = []
-    for key in unknown:
-        close = suggest(key, known)
-        lines.append(f"'{key}'" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""))
-    return ConfigError("unknown key" + ("s " if len(unknown) > 1 else " ") + "; ".join(lines),
-                       where=source or "recipe",
-                       hint="`tunelab train --help` lists every key with its meaning")
-
-
-def describe_keys() -> list[tuple[str, str, Any, str, tuple | None]]:
-    """(section, key, default, help, choices) for every TuneLab key: drives --help and the board."""
-    rows = []
-    for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            rows.append((section, f.name, default, f.metadata.get("help", ""), f.metadata.get("choices")))
-    return rows
+def _unknown_key(key: str) -> ConfigError:
+    known = [name for s in describe_keys() for name in (s.key, *s.aliases)]
+    close = suggest(key, known) or suggest(key, list(_hf_training_fields()))
+    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None
+    return ConfigError("unknown key", where=f"key '{key}'", key=key, suggestions=tuple(close),
+                       hint=(hint + " " if hint else "") + "(`tunelab train --help` lists every key)")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import ConfigError
+from tunelab.config.spec import check_value
+
+# Fields whose bounds the recipe spec declares under the same key.
+_CHECKED = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
 
 if TYPE_CHECKING:
     from tunelab.config.infer import InferArgs
@@ -45,15 +48,8 @@ class SamplingParams:
         return replace(self, **given).checked()
 
     def checked(self) -> "SamplingParams":
-        """Raise ConfigError naming the first field out of range; return self otherwise."""
-        rules = [
-            ("max_new_tokens", self.max_new_tokens >= 1, "must be at least 1"),
-            ("temperature", self.temperature >= 0.0, "must be >= 0"),
-            ("top_p", 0.0 < self.top_p <= 1.0, "must be in (0, 1]"),
-            ("top_k", self.top_k >= 0, "must be >= 0 (0 disables it)"),
-            ("repetition_penalty", self.repetition_penalty > 0.0, "must be > 0"),
-        ]
-        for name, ok, why in rules:
-            if not ok:
-                raise ConfigError(f"{why}, got {getattr(self, name)!r}", where=f"'{name}'")
+        """Raise ConfigError naming the first field out of range; return self otherwise.
+        The bounds are the recipe spec's (``tunelab.config.infer``)."""
+        for name in _CHECKED:
+            check_value(name, getattr(self, name), where=f"'{name}'")
         return self

@@ -90,10 +90,32 @@ class RunDir:
                 continue  # a line being written right now
         return events
 
+    def drop_events_after(self, step: int) -> int:
+        """Forget the events of steps after ``step`` (a resume trains them again, and readers
+        should see each step once); returns how many were dropped."""
+        if not self.events_path.is_file():
+            return 0
+        lines = self.events_path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if _event_step(line) <= step]
+        if len(kept) < len(lines):
+            tmp = self.events_path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, self.events_path)
+        return len(lines) - len(kept)
+
     def checkpoints(self) -> list[Path]:
         """checkpoint-N folders, oldest first."""
         found = [p for p in self.path.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
         return sorted(found, key=lambda p: int(p.name[11:]))
+
+
+def _event_step(line: str) -> float:
+    """The step of one events.jsonl line; -inf for lines without one (kept by any cut)."""
+    try:
+        step = json.loads(line).get("step")
+    except (json.JSONDecodeError, AttributeError):
+        return float("-inf")
+    return step if isinstance(step, (int, float)) else float("-inf")
 
 
 def new_manifest(*, config_given: dict, config_resolved: dict, stage: str, method: str,

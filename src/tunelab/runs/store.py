@@ -48,21 +48,28 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def effective_status(manifest: dict[str, Any]) -> str:
-    """'running' only while the recorded process is alive on this host; else 'interrupted'."""
-    status = manifest.get("status", "unknown")
-    if status == "running":
-        import socket
+    """The manifest's status, except that a run marked 'created' or 'running' whose recorded
+    process is gone (killed, machine restarted) is 'interrupted'. Only a process on this host can
+    be checked; a run written elsewhere keeps its recorded status."""
+    import socket
 
-        same_host = manifest.get("host") == socket.gethostname()
-        if same_host and not _pid_alive(manifest.get("pid")):
+    status = manifest.get("status", "unknown")
+    if status in ("created", "running") and manifest.get("host") == socket.gethostname():
+        if not _pid_alive(manifest.get("pid")):
             return "interrupted"
     return status
 
 
 def read_run(path: Path) -> RunInfo:
+    """A run's row: status from the manifest (see effective_status), step and loss from its
+    events, the step from the manifest when it knows better (a run shorter than logging_steps)."""
     run = RunDir(path)
     manifest = run.read_manifest()
-    last = next((e for e in reversed(run.read_events()) if e.get("type") == "log"), {})
+    events = run.read_events()
+    last = next((e for e in reversed(events) if e.get("type") == "log"), {})
+    marker = next((e for e in reversed(events) if e.get("type") in ("train_begin", "train_end")), {})
+    step = manifest.get("global_step") if manifest.get("status") != "running" else None
+    step = step if step is not None else max(last.get("step", -1), marker.get("step", -1))
     return RunInfo(
         path=path,
         name=manifest.get("run_name", path.name),
@@ -71,8 +78,8 @@ def read_run(path: Path) -> RunInfo:
         finetuning_type=manifest.get("finetuning_type", "?"),
         model=manifest.get("model", "?"),
         created_at=manifest.get("created_at", ""),
-        step=last.get("step"),
-        total_steps=last.get("total_steps"),
+        step=step if step >= 0 else None,
+        total_steps=last.get("total_steps", marker.get("total_steps")),
         loss=last.get("loss"),
         datasets=list((manifest.get("data") or {}).get("datasets") or []),
         finished_at=manifest.get("finished_at", ""),

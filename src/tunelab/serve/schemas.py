@@ -1,7 +1,8 @@
 """Request bodies of the OpenAI-compatible API (and the legacy ``POST /``), as pydantic models.
 
 Unknown fields are ignored, as OpenAI clients send many we do not use (``user``, ``logprobs``
-...). Ranges are checked here so a bad value is a 422 naming the field, never a crash later.
+...). Ranges are checked here so a bad value is a 422 naming the field, never a crash later;
+the sampling bounds are the recipe spec's (``tunelab.config.spec.field_bounds``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tunelab.config.spec import field_bounds
 
 
 class _Body(BaseModel):
@@ -64,17 +67,17 @@ class _Sampling(_Body):
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=16)
     stop: str | list[str] | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0)
-    repetition_penalty: float | None = Field(None, gt=0.0)
+    max_tokens: int | None = Field(None, **field_bounds("max_new_tokens"))
+    temperature: float | None = Field(None, **field_bounds("temperature"))
+    top_p: float | None = Field(None, **field_bounds("top_p"))
+    top_k: int | None = Field(None, **field_bounds("top_k"))
+    repetition_penalty: float | None = Field(None, **field_bounds("repetition_penalty"))
     seed: int | None = None
 
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage]
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, **field_bounds("max_new_tokens"))
     tools: list[Tool] | None = None
     tool_choice: Any = None
     enable_thinking: bool | None = None
@@ -91,6 +94,6 @@ class LegacyChatRequest(_Body):
 
     prompt: str
     history: list[list[str]] = Field(default_factory=list)
-    max_length: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_length: int | None = Field(None, **field_bounds("max_new_tokens"))
+    top_p: float | None = Field(None, **field_bounds("top_p"))
+    temperature: float | None = Field(None, **field_bounds("temperature"))

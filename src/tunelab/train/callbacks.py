@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -41,7 +42,7 @@ class RunEventsCallback(TrainerCallback):
         done = state.global_step - self.start_step
         remaining = state.max_steps - state.global_step
         tokens = state.num_input_tokens_seen
-        return {
+        event = {
             "type": "eval" if "eval_loss" in logs else "log",
             "step": state.global_step,
             "total_steps": state.max_steps,
@@ -54,6 +55,7 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -67,6 +69,17 @@ class RunEventsCallback(TrainerCallback):
             self.run.append_event({"type": "train_end", "step": state.global_step,
                                    "total_steps": state.max_steps,
                                    "elapsed_s": round(time.time() - self.start, 2)})
+
+
+def _mark_nonfinite(event: dict) -> dict:
+    """NaN / inf become null (JSON has no NaN) and are named under "nonfinite", so a reader can
+    never take them for a number such as 0.0."""
+    bad = {key: str(value) for key, value in event.items()
+           if isinstance(value, float) and not math.isfinite(value)}
+    if bad:
+        event.update(dict.fromkeys(bad))
+        event["nonfinite"] = bad
+    return event
 
 
 class LossProgressCallback(TrainerCallback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,4 +44,13 @@ def relaunch(argv: list[str], nproc: int) -> int:
     ]
     print(f"launching {nproc} processes: {' '.join(command)}", flush=True)
     # Workers skip the output-dir guard: this parent checked it before any worker wrote there.
-    return subprocess.call(command, env={**os.environ, "TUNELAB_LAUNCHED": "1"})
+    child = subprocess.Popen(command, env={**os.environ, "TUNELAB_LAUNCHED": "1"})
+    # A Ctrl-C or SIGTERM is passed on (torchrun hands it to every worker, which saves a
+    # checkpoint and stops); this parent waits for that instead of killing them mid-save.
+    forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

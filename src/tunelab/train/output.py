@@ -45,7 +45,9 @@ def resolve_resume(cfg: "Config", run_path: Path, guard: bool = True) -> str | N
     run = RunDir(run_path)
     asked = cfg.output.resume_from_checkpoint
     if asked:
-        return _checkpoint_to_resume(asked, run)
+        from tunelab.train.resume import find_checkpoint
+
+        return find_checkpoint(asked, run, log=print if guard else _quiet)
     if not guard or not run_path.exists() or not any(run_path.iterdir()):
         return None
     if cfg.output.overwrite_output_dir:
@@ -64,21 +66,8 @@ def resolve_resume(cfg: "Config", run_path: Path, guard: bool = True) -> str | N
                         "or set overwrite_output_dir=true to replace its contents")
 
 
-def _checkpoint_to_resume(asked: str, run: RunDir) -> str:
-    if asked.lower() in ("last", "latest", "true"):
-        checkpoints = run.checkpoints()
-        if not checkpoints:
-            raise RunError("there is no checkpoint-N folder to resume from",
-                           where=f"resume_from_checkpoint={asked} in {run.path}",
-                           hint="set save_steps so checkpoints are written, or remove resume_from_checkpoint")
-        return str(checkpoints[-1])
-    path = Path(asked)
-    if not (path / "trainer_state.json").is_file():
-        raise RunError(f"{asked} is not a Trainer checkpoint (no trainer_state.json)",
-                       where="key 'resume_from_checkpoint'",
-                       hint="give a checkpoint-N folder of this run or 'last'; to start from an "
-                            "adapter's weights in a new run use adapter_name_or_path")
-    return str(path)
+def _quiet(message: str) -> None:
+    """Workers and the torchrun parent's second look stay silent; one process reports."""
 
 
 def clear_for_overwrite(run_path: Path) -> None:

@@ -6,6 +6,7 @@ data, model) runs before the run directory is created, so a bad recipe writes no
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -14,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError, RunError
 from tunelab.runs import RunDir, new_manifest
+from tunelab.train.stages import IMPLEMENTED_STAGES
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
-
-IMPLEMENTED_STAGES = ("pt", "sft")
 
 
 @dataclass
@@ -56,6 +56,9 @@ def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
         do_train=cfg.method.do_train,
         do_eval=cfg.method.do_eval,
         include_num_input_tokens_seen="non_padding",
+        # Transformers' filter logs a NaN step as the mean of earlier losses (0.0 right after a
+        # log); NonFiniteGuard stops at such a step instead, and its loss is logged as it was.
+        logging_nan_inf_filter=False,
         disable_tqdm=True,
     )
     try:
@@ -75,7 +78,13 @@ def _check_stage(cfg: "Config") -> None:
 
 
 def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult:
-    """Train as the recipe says and leave a complete run directory; returns where and how far."""
+    """Train as the recipe says and leave a complete run directory; returns where and how far.
+
+    Raises RunError when training stops on a non-finite loss or gradient (the run is marked
+    failed) and KeyboardInterrupt after a Ctrl-C / SIGTERM stop (marked interrupted).
+    """
+    from transformers import set_seed
+
     from tunelab.model import load_model, load_tokenizer, prepare_for_training
     from tunelab.train.output import clear_for_overwrite, resolve_output, resolve_resume
 
@@ -93,15 +102,45 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     estimate = _print_estimate(cfg, args.world_size)
     tokenizer = load_tokenizer(cfg.model)
     prepared = _prepare_data(cfg, tokenizer, args)
+    run = RunDir(run_path)
+    plan = _plan(prepared, args)
+    if resume:
+        _announce_resume(resume, plan, args, cfg, run)
+    # The Trainer seeds only when it is built, after the adapter weights were drawn.
+    set_seed(args.seed)
     model = prepare_for_training(load_model(cfg.model, cfg.training), cfg)
 
-    run = RunDir(run_path)
     if is_main_process():
         if cfg.output.overwrite_output_dir and not resume:
             clear_for_overwrite(run_path)
         _start_manifest(run, cfg, run_name, prepared, resume, command)
-    trainer, plan = _build_trainer(cfg, model, tokenizer, prepared, args, run)
+    trainer = _build_trainer(cfg, model, tokenizer, prepared, args, run, plan)
     return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
+
+
+def _plan(prepared: Any, args: Any) -> Any:
+    from tunelab.train.plan import plan_steps
+
+    return plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
+                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
+                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
+                      epochs=args.num_train_epochs, max_steps=args.max_steps,
+                      drop_last=args.dataloader_drop_last)
+
+
+def _announce_resume(resume: str, plan: Any, args: Any, cfg: "Config", run: RunDir) -> None:
+    """Say what the resume will do (or refuse one with nothing to do); forget the events of the
+    steps that will be trained again, so readers see each step once."""
+    from tunelab.train.resume import describe_resume
+
+    before = run.read_manifest().get("config_resolved", {})
+    for line in describe_resume(resume, plan, args, cfg.to_dict(), before):
+        log(line)
+    if is_main_process():
+        step = json.loads((Path(resume) / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+        dropped = run.drop_events_after(step)
+        run.append_event({"type": "resume", "step": step, "checkpoint": Path(resume).name,
+                          "events_dropped": dropped})
 
 
 def _prepare_data(cfg: "Config", tokenizer: Any, args: Any) -> Any:
@@ -133,19 +172,14 @@ def _start_manifest(run: RunDir, cfg: "Config", run_name: str, prepared: Any, re
 
 
 def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, args: Any,
-                   run: RunDir) -> tuple[Any, Any]:
+                   run: RunDir, plan: Any) -> Any:
     from transformers import PrinterCallback, Trainer
-
-    from tunelab.train.loss import ChunkedLossTrainer
 
     from tunelab.model import trainable_parameters
     from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
-    from tunelab.train.plan import plan_steps
+    from tunelab.train.guards import NonFiniteGuard, StopRequest
+    from tunelab.train.loss import ChunkedLossTrainer
 
-    plan = plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
-                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
-                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
-                      epochs=args.num_train_epochs, max_steps=args.max_steps)
     trainable, total = trainable_parameters(model)
     log(f"{cfg.method.finetuning_type}: {trainable:,} trainable of {total:,} parameters "
         f"({100 * trainable / max(total, 1):.4f}%)")
@@ -156,9 +190,10 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
         data_collator=prepared.collator(
             tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2",
             padding_free=cfg.data.padding_free), processing_class=tokenizer,
-        callbacks=[RunEventsCallback(run, cfg.model.model_name_or_path), LossProgressCallback()])
+        callbacks=[NonFiniteGuard(), StopRequest(), RunEventsCallback(run, cfg.model.model_name_or_path),
+                   LossProgressCallback()])
     trainer.remove_callback(PrinterCallback)
-    return trainer, plan
+    return trainer
 
 
 def _print_estimate(cfg: "Config", world_size: int) -> Any:
@@ -182,18 +217,39 @@ def _print_estimate(cfg: "Config", world_size: int) -> Any:
 
 def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str | None,
            plan: Any, estimate: Any) -> TrainResult:
-    from tunelab.train.plot import plot_loss
+    from tunelab.train.guards import NonFiniteGuard, StopRequest
 
+    stop = _callback(trainer, StopRequest)
+    stop.install()
     try:
         output = trainer.train(resume_from_checkpoint=resume)
     except KeyboardInterrupt:
         if is_main_process():
-            run.set_status("interrupted")
+            run.set_status("interrupted", global_step=trainer.state.global_step)
         raise
     except Exception as exc:
         if is_main_process():
-            run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+            run.set_status("failed", error=f"{type(exc).__name__}: {exc}",
+                           global_step=trainer.state.global_step)
         raise _explain_failure(exc, trainer, run, estimate) from exc
+    finally:
+        stop.uninstall()
+    nonfinite = _callback(trainer, NonFiniteGuard).found
+    if nonfinite is not None:
+        raise _fail_nonfinite(nonfinite, run, plan, trainer.args)
+    if stop.step is not None:
+        _stop_interrupted(stop, run)
+    return _finish(trainer, output, run, cfg, tokenizer, plan)
+
+
+def _callback(trainer: Any, kind: type) -> Any:
+    return next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, kind))
+
+
+def _finish(trainer: Any, output: Any, run: RunDir, cfg: "Config", tokenizer: Any,
+            plan: Any) -> TrainResult:
+    from tunelab.train.plot import plot_loss
+
     if cfg.method.do_eval and trainer.eval_dataset is not None:
         trainer.evaluate()
     trainer.save_model(str(run.path))
@@ -209,6 +265,29 @@ def _train(trainer: Any, run: RunDir, cfg: "Config", tokenizer: Any, resume: str
         log(f"run saved in {run.path}")
     return TrainResult(run_dir=run.path, global_step=output.global_step,
                        final_loss=output.training_loss, plan=plan)
+
+
+def _fail_nonfinite(found: Any, run: RunDir, plan: Any, args: Any) -> RunError:
+    """Mark the run failed at the step that went NaN/inf; its weights are not saved as final."""
+    epoch, first, last = plan.rows_of_step(found.step)
+    good = [p.name for p in run.checkpoints() if int(p.name[11:]) < found.step]
+    kept = f"the last good checkpoint is {good[-1]}" if good else "no checkpoint was saved before it"
+    problem = f"training went non-finite at step {found.step}: {found.what}; {kept}"
+    hint = (f"lower learning_rate (now {args.learning_rate:g}) or set max_grad_norm; check the data "
+            f"of that step: rows {first}-{last} of epoch {epoch} in the epoch's shuffled order "
+            f"(effective batch {plan.effective_batch})")
+    if is_main_process():
+        run.set_status("failed", error=problem, hint=hint, global_step=found.step)
+    return RunError(problem, where=f"run {run.path}", hint=hint)
+
+
+def _stop_interrupted(stop: Any, run: RunDir) -> None:
+    """After a Ctrl-C / SIGTERM stop: checkpoint saved, run marked interrupted, exit as Ctrl-C."""
+    if is_main_process():
+        run.set_status("interrupted", global_step=stop.step, signal=stop.signal_name)
+        log(f"stopped by {stop.signal_name} at step {stop.step}; saved checkpoint-{stop.step}. "
+            f"Continue THIS run with resume_from_checkpoint=last (output_dir={run.path})")
+    raise KeyboardInterrupt
 
 
 def _explain_failure(exc: Exception, trainer: Any, run: RunDir, estimate: Any) -> Exception:

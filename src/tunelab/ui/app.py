@@ -36,11 +36,19 @@ def _tab_module(name: str):
     return importlib.import_module(full) if importlib.util.find_spec(full) else None
 
 
+def _preload() -> None:
+    """Import transformers up front: Gradio runs handlers in threads, and two threads importing
+    it lazily at once can see a half-initialised module ("cannot import name AutoTokenizer")."""
+    import transformers  # noqa: F401
+    from transformers import AutoTokenizer, TrainingArguments  # noqa: F401
+
+
 def build_board(ctx: BoardContext):
     """The whole board as a ``gr.Blocks`` (not launched)."""
     import gradio as gr
 
-    from tunelab.ui.top import build_top
+    _preload()
+    from tunelab.ui.top import adapter_choices, build_top
 
     with gr.Blocks(title=t("app.title", ctx.lang)) as board:
         heading = gr.Markdown(_heading(ctx.lang), elem_id="app-heading")
@@ -56,6 +64,8 @@ def build_board(ctx: BoardContext):
                 else:
                     labelled.extend(module.build(ctx, top))
         _wire_language(top.lang, labelled)
+        # The page is built once; a refreshed page or a second tab re-reads what is on disk.
+        board.load(lambda: gr.update(choices=adapter_choices(ctx)), None, top.adapters)
     return board
 
 
@@ -90,6 +100,7 @@ def _wire_language(lang_box: Any, labelled: list[tuple[Any, str, str | None]]) -
 
 def build_chat_only(ctx: BoardContext, adapters: list[str]):
     """Just the Chat page (``--chat-only``), with ``adapters`` loaded at start."""
+    _preload()
     module = _tab_module("chat")
     if module is None or not hasattr(module, "build_chat_page"):
         from tunelab.errors import ConfigError

@@ -3,6 +3,7 @@ adapters/checkpoints picker, hub token."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,9 +158,17 @@ def _wire(ctx: BoardContext, top: TopBar) -> None:
         return gr.update(choices=choices, value=[s for s in selected or [] if s in known])
 
     def set_token(text):
-        ctx.hf_token = text.strip() or None  # memory only: never logged, never written
+        # Memory only: never logged or written; the hub client and child processes read the env.
+        ctx.hf_token = (text or "").strip() or None
+        if ctx.hf_token:
+            os.environ["HF_TOKEN"] = ctx.hf_token
 
     top.refresh.click(refresh, top.adapters, top.adapters)
     top.token.change(set_token, top.token, None)
     for source in (top.model, top.template):
         source.change(check_model, [top.model, top.template, top.lang], top.model_status)
+
+    def relabel(lang, model, template):
+        return check_model(model, template, lang), gr.update(choices=template_choices(lang), value=template)
+
+    top.lang.change(relabel, [top.lang, top.model, top.template], [top.model_status, top.template])
