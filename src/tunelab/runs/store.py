@@ -134,10 +134,10 @@ class RunStore:
         if not any(root in folder.parents for root in roots):
             raise RunError(f"{folder} is not inside the runs folder", where="delete",
                            hint=f"only runs under {', '.join(map(str, roots))} can be deleted here")
-        if folder.is_symlink() or not RunDir(folder).exists() or folder.name.startswith("checkpoint-"):
+        if not RunDir(folder).exists() or folder.name.startswith("checkpoint-"):
             raise RunError(f"{folder} is not a run directory (no manifest.json)", where="delete",
                            hint="pick a run from the runs table")
-        if effective_status(RunDir(folder).read_manifest()) == "running":
+        if effective_status(RunDir(folder).read_manifest()) in ("created", "running"):
             raise RunError(f"run {folder.name} is still training", where="delete",
                            hint="abort it first, then delete it")
         shutil.rmtree(folder)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tunelab.config import spec_for
 from tunelab.ui.context import BoardContext
 from tunelab.ui.i18n import register, t
 from tunelab.ui.tabs.chat_session import (SAMPLING_KEYS, ChatSession, chat_recipe, describe_error,
@@ -37,15 +38,9 @@ register({
     "chat.sampling": ("Sampling settings", "采样设置"),
     "chat.temperature": ("Temperature", "温度（temperature）"),
     "chat.top_p": ("Top-p", "Top-p（核采样）"),
-    "chat.top_k": ("Top-k", "Top-k"),
+    "chat.top_k": ("Top-k", "Top-k 采样"),
     "chat.max_new_tokens": ("Max new tokens", "最大生成长度（max_new_tokens）"),
     "chat.repetition_penalty": ("Repetition penalty", "重复惩罚（repetition_penalty）"),
-    "chat.temperature.info": ("0 means greedy decoding.", "0 表示贪心解码。"),
-    "chat.top_p.info": ("Keep the smallest set of tokens with this total probability.",
-                        "只保留累计概率达到该值的最小词集合。"),
-    "chat.top_k.info": ("Keep only the k most likely tokens (0 disables).", "只保留概率最高的 k 个词（0 表示不限制）。"),
-    "chat.max_new_tokens.info": ("Most tokens generated per answer.", "每个回答最多生成的词元数。"),
-    "chat.repetition_penalty.info": (">1 discourages repeats; 1 disables.", "大于 1 抑制重复；1 表示关闭。"),
 })
 
 # Upper ends of the sliders where the recipe spec sets no maximum (a display range only: the
@@ -56,20 +51,17 @@ SLIDER_STEP = {"temperature": 0.05, "top_p": 0.01, "top_k": 1, "max_new_tokens":
                "repetition_penalty": 0.01}
 
 
-def key_range(key: str) -> tuple[Any, float, float]:
-    """(default, low, high) of a sampling key from the recipe key declarations."""
-    from tunelab.config import describe_keys
+# The sliders' hints are the recipe keys' own help (the spec), in both languages.
+register({f"chat.{key}.info": (spec_for(key).help, spec_for(key).help_zh) for key in SAMPLING_KEYS})
 
-    for row in describe_keys():
-        if getattr(row, "key", None) == key:  # the recipe spec (KeySpec)
-            low = row.min if row.min is not None else 0
-            if row.min_exclusive:
-                low += SLIDER_STEP[key]
-            return row.default, low, row.max if row.max is not None else SLIDER_TOP[key]
-        if isinstance(row, tuple) and row[1] == key:  # (section, key, default, help, choices)
-            low = {"top_p": 0.01, "max_new_tokens": 1, "repetition_penalty": 0.01}.get(key, 0)
-            return row[2], low, SLIDER_TOP[key]
-    raise KeyError(key)
+
+def key_range(key: str) -> tuple[Any, float, float]:
+    """(default, low, high) of a sampling key's slider, from the recipe spec."""
+    spec = spec_for(key)
+    low = spec.min if spec.min is not None else 0
+    if spec.min_exclusive:
+        low += SLIDER_STEP[key]
+    return spec.default, low, spec.max if spec.max is not None else SLIDER_TOP[key]
 
 
 class ChatPanel:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from tunelab.config.export import GGUF_TYPES, ExportArgs
+from tunelab.config import spec_for
 from tunelab.ui.context import BoardContext
 from tunelab.ui.i18n import register, t
 from tunelab.ui.tabs.background import BackgroundJob
@@ -17,14 +17,8 @@ register({
     "export.heading": ("Export the model chosen in the top bar, with the selected adapters merged in.",
                        "导出顶部所选的模型，并合并所选的适配器。"),
     "export.dir": ("Export folder", "导出文件夹"),
-    "export.dir.info": ("Must be empty or absent (unless Overwrite); nothing appears there until the "
-                        "export is complete and verified.", "必须为空或不存在（除非勾选覆盖）；导出完成并校验通过前，"
-                        "该文件夹中不会出现任何内容。"),
     "export.size": ("Max shard size", "最大分片大小"),
-    "export.size.info": ("A number of gigabytes (1.5) or a size with a unit (500MB, 2GB).",
-                         "以 GB 为单位的数字（1.5），或带单位的大小（500MB、2GB）。"),
     "export.dtype": ("Weight dtype", "权重数据类型"),
-    "export.dtype.info": ("auto keeps the base model's own dtype.", "auto 表示保持基座模型自身的数据类型。"),
     "export.verify": ("Verify (reload and compare logits)", "校验（重新加载并比较 logits）"),
     "export.overwrite": ("Overwrite a non-empty folder", "覆盖非空文件夹"),
     "export.gguf": ("Also write GGUF (llama.cpp / Ollama)", "同时写出 GGUF（llama.cpp / Ollama）"),
@@ -42,6 +36,11 @@ register({
     "export.passed": ("passed", "通过"),
     "export.not_verified": ("Not verified (verification was switched off).", "未校验（已关闭校验）。"),
 })
+# Each control's hint is the help of the recipe key it sets (the spec), in both languages.
+CONTROL_KEYS = {"dir": "export_dir", "size": "export_size", "dtype": "export_dtype", "verify": "export_verify",
+                "overwrite": "export_overwrite", "gguf": "export_gguf"}
+register({f"export.{name}.info": (spec_for(key).help, spec_for(key).help_zh) for name, key in CONTROL_KEYS.items()})
+
 
 def export_recipe(ctx: BoardContext, model: str | None, adapters: list[str], export_dir: str, size: str,
                   dtype: str, verify: bool, gguf: list[str], overwrite: bool, template: str | None) -> dict:
@@ -50,7 +49,7 @@ def export_recipe(ctx: BoardContext, model: str | None, adapters: list[str], exp
 
     recipe: dict[str, Any] = {
         "export_dir": str(ctx.resolve_path(export_dir, t("export.dir", "en"))),
-        "export_size": (size or "").strip() or ExportArgs.export_size,
+        "export_size": (size or "").strip() or spec_for("export_size").default,
         "export_dtype": dtype, "export_verify": bool(verify), "export_overwrite": bool(overwrite),
         "export_gguf": ",".join(gguf) if gguf else None,
         "model_name_or_path": checked_model(ctx, model),
@@ -103,15 +102,18 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
     with gr.Row():
         folder = gr.Textbox(label=t("export.dir", lang), info=t("export.dir.info", lang), scale=3,
                             elem_id="export-dir")
-        size = gr.Textbox(value=str(ExportArgs.export_size), label=t("export.size", lang),
+        size = gr.Textbox(value=str(spec_for("export_size").default), label=t("export.size", lang),
                           info=t("export.size.info", lang), scale=1, elem_id="export-size")
-        dtype = gr.Dropdown(list(_choices("export_dtype")), value=ExportArgs.export_dtype,
+        dtype = gr.Dropdown(list(spec_for("export_dtype").choices), value=spec_for("export_dtype").default,
                             label=t("export.dtype", lang), info=t("export.dtype.info", lang), scale=1,
                             elem_id="export-dtype")
     with gr.Row():
-        verify = gr.Checkbox(value=ExportArgs.export_verify, label=t("export.verify", lang), elem_id="export-verify")
-        overwrite = gr.Checkbox(value=False, label=t("export.overwrite", lang), elem_id="export-overwrite")
-        gguf = gr.CheckboxGroup([g for g in GGUF_TYPES if g != "none"], label=t("export.gguf", lang),
+        verify = gr.Checkbox(value=spec_for("export_verify").default, label=t("export.verify", lang),
+                             info=t("export.verify.info", lang), elem_id="export-verify")
+        overwrite = gr.Checkbox(value=spec_for("export_overwrite").default, label=t("export.overwrite", lang),
+                                info=t("export.overwrite.info", lang), elem_id="export-overwrite")
+        gguf = gr.CheckboxGroup([g for g in spec_for("export_gguf").choices if g != "none"],
+                                label=t("export.gguf", lang), info=t("export.gguf.info", lang),
                                 elem_id="export-gguf")
     start = gr.Button(t("export.start", lang), variant="primary", elem_id="export-start")
     result = gr.Markdown(elem_id="export-result")
@@ -130,11 +132,6 @@ def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
                             overwrite, top.lang], [log, result], api_visibility="private")
     return [(heading, "export.heading", None), (folder, "export.dir", "export.dir.info"),
             (size, "export.size", "export.size.info"), (dtype, "export.dtype", "export.dtype.info"),
-            (verify, "export.verify", None), (overwrite, "export.overwrite", None),
-            (gguf, "export.gguf", None), (start, "export.start", None), (log, "export.log", None)]
+            (verify, "export.verify", "export.verify.info"),
+            (overwrite, "export.overwrite", "export.overwrite.info"), (gguf, "export.gguf", "export.gguf.info"), (start, "export.start", None), (log, "export.log", None)]
 
-
-def _choices(key: str) -> tuple:
-    import dataclasses
-
-    return next(f.metadata.get("choices") for f in dataclasses.fields(ExportArgs) if f.name == key)
