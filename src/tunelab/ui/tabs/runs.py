@@ -4,6 +4,7 @@ after a confirmation. The data comes from ``tunelab.runs`` (what ``tunelab runs`
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
@@ -120,96 +121,119 @@ def overlay(paths: list[str]) -> Any:
     return pd.DataFrame(rows, columns=["step", "loss", "run"])
 
 
+def refresh_listing(ctx: BoardContext, status: str, stage: str, text: str, picked: str | None,
+                    compared: list[str] | None, lang: str) -> tuple:
+    """Table, its row paths, the two run pickers (keeping still-present choices) and the count."""
+    every = RunStore([ctx.runs_dir]).discover()
+    runs = filtered_runs(ctx, status, stage, text)
+    choices = [(f"{r.name} · {r.status} · {r.path}", str(r.path)) for r in runs]
+    all_paths = [str(r.path) for r in every]
+    return (table(runs, lang), [str(r.path) for r in runs],
+            gr.update(choices=choices, value=picked if picked in {c[1] for c in choices} else None),
+            gr.update(choices=[(f"{r.name} · {r.path}", str(r.path)) for r in every],
+                      value=[c for c in compared or [] if c in all_paths]),
+            t("runs.count", lang, shown=len(runs), total=len(every)))
+
+
+def open_run(path: str | None, lang: str) -> tuple:
+    if not path:
+        return "", None, None
+    try:
+        return run_details(path, lang)
+    except Exception as exc:  # a run folder half-written or removed meanwhile
+        return t("runs.error", lang, error=describe_error(exc)), None, None
+
+
+def select_row(paths: list[str], evt: gr.SelectData) -> Any:
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    return paths[row] if paths and 0 <= row < len(paths) else gr.update()
+
+
+def ask_to_delete(path: str | None, lang: str) -> tuple:
+    """Show the confirmation naming the run and its folder (nothing is removed yet)."""
+    if not path:
+        return gr.update(visible=False), "", t("runs.none_picked", lang)
+    folder = RunDir(path).path.resolve()
+    name = read_run(folder).name
+    return gr.update(visible=True), t("runs.confirm_text", lang, name=name, path=folder), ""
+
+
+def delete_run(ctx: BoardContext, path: str | None, lang: str) -> tuple:
+    try:
+        removed = RunStore([ctx.runs_dir]).delete(path or "")
+    except Exception as exc:  # a refusal is a message; nothing is removed
+        return gr.update(visible=False), t("runs.error", lang, error=describe_error(exc))
+    return gr.update(visible=False), t("runs.deleted", lang, path=removed)
+
+
+class RunsView:
+    """The Runs tab's components."""
+
+    def __init__(self, lang: str):
+        self.heading = gr.Markdown(t("runs.heading", lang))
+        with gr.Row():
+            self.status = gr.Dropdown([ALL, *STATUSES], value=ALL, label=t("runs.status", lang),
+                                      elem_id="runs-status")
+            self.stage = gr.Dropdown([ALL, *IMPLEMENTED_STAGES], value=ALL, label=t("runs.stage", lang),
+                                     elem_id="runs-stage")
+            self.text = gr.Textbox(label=t("runs.text", lang), elem_id="runs-text")
+            self.refresh = gr.Button(t("runs.refresh", lang), elem_id="runs-refresh")
+        self.count = gr.Markdown(elem_id="runs-count")
+        self.table = gr.Dataframe(headers=headers(lang), interactive=False, wrap=True,
+                                  label=t("runs.table", lang), elem_id="runs-table")
+        self.shown = gr.State([])
+        with gr.Row():
+            self.pick = gr.Dropdown([], label=t("runs.pick", lang), info=t("runs.pick.info", lang), scale=4,
+                                    elem_id="runs-pick")
+            self.delete = gr.Button(t("runs.delete", lang), variant="stop", scale=1, elem_id="runs-delete")
+        self.message = gr.Markdown(elem_id="runs-message")
+        with gr.Group(visible=False, elem_id="runs-confirm-box") as self.confirm_box:
+            self.confirm_text = gr.Markdown(elem_id="runs-confirm-text")
+            with gr.Row():
+                self.confirm = gr.Button(t("runs.confirm", lang), variant="stop", elem_id="runs-confirm")
+                self.cancel = gr.Button(t("runs.cancel", lang), elem_id="runs-cancel")
+        self.details = gr.Markdown(elem_id="runs-details")
+        with gr.Row():
+            self.curve = gr.LinePlot(x="step", y="loss", color="kind", label=t("runs.curve", lang),
+                                     elem_id="runs-curve")
+            self.config = gr.JSON(label=t("runs.config", lang), elem_id="runs-config")
+        with gr.Accordion(t("runs.compare", lang), open=False) as self.compare_box:
+            self.compare = gr.Dropdown([], multiselect=True, label=t("runs.compare_pick", lang),
+                                       elem_id="runs-compare")
+            self.overlay = gr.LinePlot(x="step", y="loss", color="run", label=t("runs.compare", lang),
+                                       elem_id="runs-overlay")
+
+    def labelled(self) -> list[tuple[Any, str, str | None]]:
+        return [(self.heading, "runs.heading", None), (self.status, "runs.status", None),
+                (self.stage, "runs.stage", None), (self.text, "runs.text", None),
+                (self.refresh, "runs.refresh", None), (self.table, "runs.table", None),
+                (self.pick, "runs.pick", "runs.pick.info"), (self.delete, "runs.delete", None),
+                (self.confirm, "runs.confirm", None), (self.cancel, "runs.cancel", None),
+                (self.curve, "runs.curve", None), (self.config, "runs.config", None),
+                (self.compare_box, "runs.compare", None), (self.compare, "runs.compare_pick", None),
+                (self.overlay, "runs.compare", None)]
+
+
 def build(ctx: BoardContext, top: Any) -> list[tuple[Any, str, str | None]]:
     """Lay out the Runs tab and wire refresh, open, overlay and delete-with-confirmation."""
-    lang = ctx.lang
-    heading = gr.Markdown(t("runs.heading", lang))
-    with gr.Row():
-        status = gr.Dropdown([ALL, *STATUSES], value=ALL, label=t("runs.status", lang), elem_id="runs-status")
-        stage = gr.Dropdown([ALL, *IMPLEMENTED_STAGES], value=ALL,
-                            label=t("runs.stage", lang), elem_id="runs-stage")
-        text = gr.Textbox(label=t("runs.text", lang), elem_id="runs-text")
-        refresh = gr.Button(t("runs.refresh", lang), elem_id="runs-refresh")
-    count = gr.Markdown(elem_id="runs-count")
-    runs_table = gr.Dataframe(headers=headers(lang), interactive=False, wrap=True, label=t("runs.table", lang),
-                         elem_id="runs-table")
-    shown = gr.State([])
-    with gr.Row():
-        pick = gr.Dropdown([], label=t("runs.pick", lang), info=t("runs.pick.info", lang), scale=4,
-                           elem_id="runs-pick")
-        delete = gr.Button(t("runs.delete", lang), variant="stop", scale=1, elem_id="runs-delete")
-    message = gr.Markdown(elem_id="runs-message")
-    with gr.Group(visible=False, elem_id="runs-confirm-box") as confirm_box:
-        confirm_text = gr.Markdown(elem_id="runs-confirm-text")
-        with gr.Row():
-            confirm = gr.Button(t("runs.confirm", lang), variant="stop", elem_id="runs-confirm")
-            cancel = gr.Button(t("runs.cancel", lang), elem_id="runs-cancel")
-    details = gr.Markdown(elem_id="runs-details")
-    with gr.Row():
-        curve = gr.LinePlot(x="step", y="loss", color="kind", label=t("runs.curve", lang), elem_id="runs-curve")
-        config = gr.JSON(label=t("runs.config", lang), elem_id="runs-config")
-    with gr.Accordion(t("runs.compare", lang), open=False) as compare_box:
-        compare = gr.Dropdown([], multiselect=True, label=t("runs.compare_pick", lang), elem_id="runs-compare")
-        overlay_plot = gr.LinePlot(x="step", y="loss", color="run", label=t("runs.compare", lang),
-                                   elem_id="runs-overlay")
-
-    def do_refresh(status_v, stage_v, text_v, picked, compared, lang_v):
-        runs = filtered_runs(ctx, status_v, stage_v, text_v)
-        total = len(RunStore([ctx.runs_dir]).discover())
-        choices = [(f"{r.name} · {r.status} · {r.path}", str(r.path)) for r in runs]
-        known = {c[1] for c in choices}
-        every = [(f"{r.name} · {r.path}", str(r.path)) for r in RunStore([ctx.runs_dir]).discover()]
-        return (table(runs, lang_v), [str(r.path) for r in runs],
-                gr.update(choices=choices, value=picked if picked in known else None),
-                gr.update(choices=every, value=[c for c in compared or [] if c in {e[1] for e in every}]),
-                t("runs.count", lang_v, shown=len(runs), total=total))
-
-    def do_open(path, lang_v):
-        if not path:
-            return "", None, None
-        try:
-            return run_details(path, lang_v)
-        except Exception as exc:
-            return t("runs.error", lang_v, error=describe_error(exc)), None, None
-
-    def do_select(paths, evt: gr.SelectData):
-        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        return paths[row] if paths and 0 <= row < len(paths) else gr.update()
-
-    def ask(path, lang_v):
-        if not path:
-            return gr.update(visible=False), "", t("runs.none_picked", lang_v)
-        folder = RunDir(path).path.resolve()
-        name = read_run(folder).name
-        return gr.update(visible=True), t("runs.confirm_text", lang_v, name=name, path=folder), ""
-
-    def do_delete(path, lang_v):
-        try:
-            removed = RunStore([ctx.runs_dir]).delete(path)
-        except Exception as exc:  # a refusal is a message; nothing is removed
-            return gr.update(visible=False), t("runs.error", lang_v, error=describe_error(exc))
-        return gr.update(visible=False), t("runs.deleted", lang_v, path=removed)
-
-    filters = [status, stage, text, pick, compare, top.lang]
-    listing = [runs_table, shown, pick, compare, count]
+    v = RunsView(ctx.lang)
+    listing_fn = functools.partial(refresh_listing, ctx)
+    filters = [v.status, v.stage, v.text, v.pick, v.compare, top.lang]
+    listing = [v.table, v.shown, v.pick, v.compare, v.count]
     hidden = {"api_visibility": "private"}
-    for trigger in (refresh.click, status.change, stage.change, text.submit, top.refresh.click, top.lang.change):
-        trigger(do_refresh, filters, listing, **hidden)
-    pick.change(do_open, [pick, top.lang], [details, curve, config], **hidden)
-    runs_table.select(do_select, shown, pick, **hidden)
-    compare.change(overlay, compare, overlay_plot, **hidden)
-    delete.click(ask, [pick, top.lang], [confirm_box, confirm_text, message], **hidden)
-    cancel.click(lambda lang_v: (gr.update(visible=False), t("runs.cancelled", lang_v)), top.lang,
-                 [confirm_box, message], **hidden)
-    confirm.click(do_delete, [pick, top.lang], [confirm_box, message], **hidden).then(
-        do_refresh, filters, listing, **hidden)
-    _on_page_load(do_refresh, filters, listing)
-    return [(heading, "runs.heading", None), (status, "runs.status", None), (stage, "runs.stage", None),
-            (text, "runs.text", None), (refresh, "runs.refresh", None), (runs_table, "runs.table", None),
-            (pick, "runs.pick", "runs.pick.info"), (delete, "runs.delete", None),
-            (confirm, "runs.confirm", None), (cancel, "runs.cancel", None), (curve, "runs.curve", None),
-            (config, "runs.config", None), (compare_box, "runs.compare", None),
-            (compare, "runs.compare_pick", None), (overlay_plot, "runs.compare", None)]
+    for trigger in (v.refresh.click, v.status.change, v.stage.change, v.text.submit, top.refresh.click,
+                    top.lang.change):
+        trigger(listing_fn, filters, listing, **hidden)
+    v.pick.change(open_run, [v.pick, top.lang], [v.details, v.curve, v.config], **hidden)
+    v.table.select(select_row, v.shown, v.pick, **hidden)
+    v.compare.change(overlay, v.compare, v.overlay, **hidden)
+    v.delete.click(ask_to_delete, [v.pick, top.lang], [v.confirm_box, v.confirm_text, v.message], **hidden)
+    v.cancel.click(lambda lang: (gr.update(visible=False), t("runs.cancelled", lang)), top.lang,
+                   [v.confirm_box, v.message], **hidden)
+    v.confirm.click(functools.partial(delete_run, ctx), [v.pick, top.lang], [v.confirm_box, v.message],
+                    **hidden).then(listing_fn, filters, listing, **hidden)
+    _on_page_load(listing_fn, filters, listing)
+    return v.labelled()
 
 
 def _on_page_load(fn: Any, inputs: list, outputs: list) -> None:
