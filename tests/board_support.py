@@ -156,18 +156,38 @@ def open_accordion(page, title: str) -> None:
     page.get_by_text(title, exact=True).first.click()
 
 
-def wait_run_status(page, status: str, timeout_s: float = 300) -> dict:
-    """Wait until the Train tab's run view says ``status``; returns its data-* numbers."""
-    info = page.locator(f"#train-progress-info[data-status={status}]")
+def wait_run_status(page, status: str, run: str | None = None, timeout_s: float = 300) -> dict:
+    """Wait until the Train tab's run view shows run folder ``run`` (any run when None) with
+    ``status``; returns its data-* fields."""
+    selector = f"#train-progress-info[data-status={status}]" + (f"[data-run='{run}']" if run else "")
+    info = page.locator(selector)
     info.wait_for(timeout=timeout_s * 1000)
-    return {k: info.get_attribute(f"data-{k}") for k in ("status", "step", "total", "points")}
+    return {k: info.get_attribute(f"data-{k}") for k in ("run", "status", "step", "total", "points")}
 
 
-def wait_step_at_least(page, step: int, timeout_s: float = 300) -> None:
+def wait_step_at_least(page, run: str, step: int, timeout_s: float = 300) -> None:
+    """Wait until the run view shows run folder ``run`` at ``step`` or later."""
     page.wait_for_function(
-        "n => { const e = document.querySelector('#train-progress-info');"
-        " return e && Number(e.dataset.step) >= n; }", arg=step, timeout=timeout_s * 1000)
+        "([run, n]) => { const e = document.querySelector('#train-progress-info');"
+        " return e && e.dataset.run === run && Number(e.dataset.step) >= n; }", arg=[run, step],
+        timeout=timeout_s * 1000)
 
 
 def message(page) -> str:
     return page.locator("#train-message").inner_text()
+
+
+def press(page, button_id: str, expect: str, timeout_s: float = 60) -> str:
+    """Click a Train tab button and wait for a NEW message containing ``expect``; returns it."""
+    before = message(page)
+    page.locator(f"#{button_id}").click()
+    page.wait_for_function(
+        "([before, expect]) => { const m = document.querySelector('#train-message');"
+        " const text = m ? m.innerText : ''; return text !== before && text.includes(expect); }",
+        arg=[before, expect], timeout=timeout_s * 1000)
+    return message(page)
+
+
+def started_run(text: str) -> Path:
+    """The run folder named by a "Started training in <path>." message."""
+    return Path(text.split("Started training in ", 1)[1].strip().rstrip("."))

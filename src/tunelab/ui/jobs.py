@@ -84,6 +84,8 @@ def status_of(run_path: Path) -> tuple[str, str | None]:
     manifest = RunDir(run_path).read_manifest()
     if manifest:
         status = effective_status(manifest)
+        if child is not None and code is None and status != "running":
+            return "starting", None  # a resume loading before it marks the run running again
         if status == "running" and child is not None and code is not None:
             status = "interrupted" if code in (130, -2, -15) else "failed"
         return status, manifest.get("error")

@@ -18,7 +18,7 @@ def _clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_html(p: Progress, lang: str) -> str:
+def progress_html(p: Progress, lang: str, run: str = "") -> str:
     """A <progress> bar with step/total, elapsed, ETA and tokens/s; data-* attributes carry the
     numbers for scripts and tests."""
     total = p.total or 0
@@ -30,7 +30,8 @@ def progress_html(p: Progress, lang: str) -> str:
     error = f"<pre class='run-error'>{html.escape(p.error)}</pre>" if p.error else ""
     ckpts = f"<div>{html.escape(t('train.checkpoints', lang, names=', '.join(p.checkpoints)))}</div>" \
         if p.checkpoints else ""
-    return (f"<div id='train-progress-info' data-status='{html.escape(p.status)}' data-step='{p.step}' "
+    return (f"<div id='train-progress-info' data-run='{html.escape(Path(run).name if run else '')}' "
+            f"data-status='{html.escape(p.status)}' data-step='{p.step}' "
             f"data-total='{total}' data-points='{len(p.points)}'>"
             f"<div><b>{html.escape(status)}</b></div>"
             f"<progress value='{p.step}' max='{max(total, 1)}' style='width:100%'></progress>"
@@ -58,4 +59,4 @@ def snapshot(runs_dir: Path, run: str | None, lang: str) -> tuple[str, Any, str,
     progress = read_progress(Path(run))
     tail = log_tail(job_files(runs_dir, Path(run))[1])
     sig = f"{run}:{lang}:{progress.status}:{progress.step}:{len(progress.points)}:{len(progress.checkpoints)}:{len(tail)}"
-    return progress_html(progress, lang), loss_frame(progress), tail, sig
+    return progress_html(progress, lang, run), loss_frame(progress), tail, sig
