@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.errors import RunError
 from tunelab.runs.run_dir import MANIFEST, RunDir
 
 
@@ -24,6 +27,9 @@ class RunInfo:
     step: int | None
     total_steps: int | None
     loss: float | None
+    datasets: list[str] = field(default_factory=list)
+    finished_at: str = ""
+    duration_s: float | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -75,7 +81,31 @@ def read_run(path: Path) -> RunInfo:
         step=step if step >= 0 else None,
         total_steps=last.get("total_steps", marker.get("total_steps")),
         loss=last.get("loss"),
+        datasets=list((manifest.get("data") or {}).get("datasets") or []),
+        finished_at=manifest.get("finished_at", ""),
+        duration_s=_duration(manifest),
     )
+
+
+def _duration(manifest: dict[str, Any]) -> float | None:
+    """Seconds from start to finish (to the last manifest update while unfinished)."""
+    def seconds(stamp: str | None) -> float | None:
+        try:
+            return time.mktime(time.strptime(stamp or "", "%Y-%m-%dT%H:%M:%S%z"))
+        except ValueError:
+            return None
+
+    start = seconds(manifest.get("created_at"))
+    end = seconds(manifest.get("finished_at") or manifest.get("updated_at"))
+    return end - start if start is not None and end is not None else None
+
+
+def loss_points(path: Path) -> list[dict[str, Any]]:
+    """Every logged loss of a run: {"step", "loss", "kind": "train" | "eval"}, in order."""
+    kinds = {"log": "train", "eval": "eval"}
+    return [{"step": e["step"], "loss": e["loss"], "kind": kinds[e["type"]]}
+            for e in RunDir(path).read_events()
+            if e.get("type") in kinds and e.get("loss") is not None and e.get("step") is not None]
 
 
 class RunStore:
@@ -95,3 +125,20 @@ class RunStore:
                     continue
                 runs.append(read_run(manifest.parent))
         return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+    def delete(self, path: str | Path) -> Path:
+        """Remove the run folder ``path``; RunError unless it is a run (its own manifest.json)
+        strictly inside one of the roots and not running. Nothing else is ever removed."""
+        folder = Path(path).resolve()
+        roots = [r.resolve() for r in self.roots]
+        if not any(root in folder.parents for root in roots):
+            raise RunError(f"{folder} is not inside the runs folder", where="delete",
+                           hint=f"only runs under {', '.join(map(str, roots))} can be deleted here")
+        if not RunDir(folder).exists() or folder.name.startswith("checkpoint-"):
+            raise RunError(f"{folder} is not a run directory (no manifest.json)", where="delete",
+                           hint="pick a run from the runs table")
+        if effective_status(RunDir(folder).read_manifest()) in ("created", "running"):
+            raise RunError(f"run {folder.name} is still training", where="delete",
+                           hint="abort it first, then delete it")
+        shutil.rmtree(folder)
+        return folder
