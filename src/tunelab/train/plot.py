@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tunelab.runs import RunDir
+from tunelab.runs import RunDir, loss_points
 
 
 def plot_loss(run: RunDir) -> Path | None:
     """Write <run>/loss.png from the logged training (and eval) losses; None when nothing was logged."""
-    events = run.read_events()
-    train = [(e["step"], e["loss"]) for e in events if e.get("type") == "log" and e.get("loss") is not None]
-    evals = [(e["step"], e["loss"]) for e in events if e.get("type") == "eval" and e.get("loss") is not None]
+    points = loss_points(run.path)
+    train = [(p["step"], p["loss"]) for p in points if p["kind"] == "train"]
+    evals = [(p["step"], p["loss"]) for p in points if p["kind"] == "eval"]
     if not train:
         return None
     import matplotlib
