@@ -192,3 +192,17 @@ def press(page, button_id: str, expect: str, timeout_s: float = 60) -> str:
 def started_run(text: str) -> Path:
     """The run folder named by a "Started training in <path>." message."""
     return Path(text.split("Started training in ", 1)[1].strip().rstrip("."))
+
+
+def wait_text(page, selector: str, text: str, timeout: int = 180_000) -> str:
+    """The text of ``selector`` once it contains ``text``; on timeout a screenshot and what it held."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+                               arg=[selector, text], timeout=timeout)
+    except PlaywrightTimeout:
+        path = shot(page, "wait_text_failure")
+        held = page.locator(selector).inner_text() if page.locator(selector).count() else "(missing)"
+        raise AssertionError(f"{selector} never showed {text!r}; it shows {held!r} (see {path})") from None
+    return page.locator(selector).inner_text()

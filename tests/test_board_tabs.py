@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import board_support
 from board_support import board_env, browser_page, running_board, shot
 from board_tabs_support import ROOT, data_dir, identity_answers, train_identity_run
 from tunelab.errors import RunError
@@ -47,17 +48,7 @@ def pick(page, box: str, text: str) -> None:
 
 
 def wait_text(page, selector: str, text: str, timeout: int = LONG) -> str:
-    """The text of ``selector`` once it contains ``text``; on timeout a screenshot and what it held."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
-                               arg=[selector, text], timeout=timeout)
-    except PlaywrightTimeout:
-        path = shot(page, "board_tabs_failure")
-        held = page.locator(selector).inner_text() if page.locator(selector).count() else "(missing)"
-        raise AssertionError(f"{selector} never showed {text!r}; it shows {held!r} (see {path})") from None
-    return page.locator(selector).inner_text()
+    return board_support.wait_text(page, selector, text, timeout)
 
 
 @pytest.mark.slow

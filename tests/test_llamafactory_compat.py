@@ -21,6 +21,7 @@ import yaml
 
 from tunelab.config import load_config
 from tunelab.errors import ConfigError
+from tunelab.resources import demo_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,7 +33,7 @@ def _reference(tokenizer_dir: Path, tmp_dir: Path) -> dict:
         return json.loads((FIXTURES / "llamafactory_reference.json").read_text())
     out = tmp_dir / "reference.json"
     subprocess.run([peer, str(REPO / "scripts" / "llamafactory_reference.py"), str(tokenizer_dir),
-                    str(REPO / "data"), str(out)], input=(FIXTURES / "llamafactory_cases.json").read_text(),
+                    str(demo_data_dir()), str(out)], input=(FIXTURES / "llamafactory_cases.json").read_text(),
                    text=True, check=True, capture_output=True, timeout=600)
     return json.loads(out.read_text())
 

@@ -135,7 +135,7 @@ def _tokenizer(cfg: "Config", adapters: list[str]) -> Any:
 
 def _load(cfg: "Config", model_name: str, adapters: list[str]) -> Any:
     """The base on the inference device; earlier adapters merged in, the last one attached."""
-    from tunelab.infer.loading import pick_device
+    from tunelab.model.loader import pick_device
     from tunelab.model import load_model
 
     model_args = dataclasses.replace(cfg.model, model_name_or_path=model_name, adapter_name_or_path=None)

@@ -28,7 +28,7 @@ class DryRun:
     estimate_error: str | None = None
 
     def describe(self) -> str:
-        from tunelab.model.memory import format_estimate
+        from tunelab.cli.format_estimate import format_estimate
 
         memory = format_estimate(self.estimate) if self.estimate else f"memory estimate unavailable: " \
                                                                        f"{self.estimate_error}"
@@ -63,7 +63,7 @@ def step_plan(cfg: "Config", samples: int, rows: int, world_size: int = 1) -> "S
 
 def memory_estimate(cfg: "Config", gpu_memory_bytes: int | None, num_gpus: int = 1) -> tuple[Any, str | None]:
     """(estimate, None), or (None, why) when the model's config cannot be priced."""
-    from tunelab.model.memory import estimate_memory
+    from tunelab.estimate import estimate_memory
 
     try:
         return estimate_memory(cfg, gpu_memory_bytes=gpu_memory_bytes, num_gpus=num_gpus), None
@@ -73,7 +73,7 @@ def memory_estimate(cfg: "Config", gpu_memory_bytes: int | None, num_gpus: int =
 
 def dry_run(cfg: "Config", world_size: int | None = None) -> DryRun:
     """Everything ``tunelab train --dry-run`` prints, for the detected GPU(s)."""
-    from tunelab.model.memory import detect_device_memory
+    from tunelab.estimate import detect_device_memory
     from tunelab.train.launch import wanted_processes
 
     world = world_size or wanted_processes()

@@ -114,8 +114,8 @@ def live_line(recipe: dict[str, Any], gpu: str, lang: str) -> str:
 
 
 def _gpu_bytes(gpu: str) -> int | None:
-    from tunelab.model.memory import detect_device_memory
-    from tunelab.model.memory_time import DEVICES
+    from tunelab.estimate import detect_device_memory
+    from tunelab.estimate.timing import DEVICES
 
     return DEVICES[gpu][0] * 1024**3 if gpu in DEVICES else detect_device_memory()
 

@@ -36,7 +36,7 @@ def chat_recipe(model: str | None, adapters: list[str] | None, template: str | N
 
 def describe_error(exc: BaseException) -> str:
     """One readable line (plus hint) for any failure: ours as they print, an OOM with advice."""
-    from tunelab.model.memory_advice import is_oom_error
+    from tunelab.estimate import is_oom_error
 
     if isinstance(exc, TuneLabError):
         return f"{exc.kind}: {exc}"

@@ -11,7 +11,7 @@ import gradio as gr
 
 from tunelab.runs import RunDir, RunInfo, RunStore, loss_points, read_run
 from tunelab.runs.run_dir import STATUSES
-from tunelab.train.workflow import IMPLEMENTED_STAGES
+from tunelab.train.stages import IMPLEMENTED_STAGES
 from tunelab.ui.context import BoardContext
 from tunelab.ui.i18n import register, t
 from tunelab.ui.tabs.chat_session import describe_error

@@ -259,7 +259,7 @@ def _dataset_names(ctx: BoardContext, dir_text: str, stage: str) -> list[str]:
 
 
 def _gpu_choices(lang: str) -> list[tuple[str, str]]:
-    from tunelab.model.memory_time import DEVICES
+    from tunelab.estimate.timing import DEVICES
 
     return [(t("train.gpu.detected", lang), "detected"), *((name, name) for name in DEVICES)]
 
