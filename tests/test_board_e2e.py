@@ -158,40 +158,6 @@ def test_a_new_tab_shows_the_finished_run_as_it_is(scenario):
         second.close()
 
 
-def test_chat_with_the_run_trained_from_the_page_gives_its_trained_answer(scenario):
-    page, run = scenario.page, scenario.run
-    page.locator("#top-refresh").click()  # the run appeared after the page loaded
-    page.locator("#top-adapters input").first.click()
-    page.get_by_role("option").filter(has_text=f"{run.name} · tunelab/tiny-chat").first.click()
-    page.keyboard.press("Escape")
-    page.get_by_role("tab", name="Chat").click()
-    page.locator("#chat-load").click()
-    assert f"adapters {run.name}" in wait_text(page, "#chat-status", "Loaded")
-    page.get_by_text("Sampling settings").click()
-    temperature = page.locator("#chat-temperature input[type=number]")
-    temperature.fill("0")
-    temperature.press("Enter")
-    question = next(r for r in _identity_rows() if r["instruction"] == "Who are you?")
-    page.locator("#chat-input textarea").fill(question["instruction"])
-    page.locator("#chat-send").click()
-    wait_text(page, "#chat-bot", _identity_answer(_identity_rows().index(question)))
-    scenario.shot("chat")
-
-
-def test_export_the_run_trained_from_the_page_and_verification_passes(scenario):
-    page = scenario.page
-    page.get_by_role("tab", name="Export").click()
-    out = scenario.saves.parent / "exports" / scenario.run.name
-    page.locator("#export-dir textarea, #export-dir input").first.fill(str(out))
-    page.locator("#export-start").click()
-    result = wait_text(page, "#export-result", "Export complete")
-    assert "Verification passed" in result
-    scenario.shot("exported")
-    info = json.loads((out / "export_info.json").read_text(encoding="utf-8"))
-    assert info["verification"]["passed"] and info["adapters"] == [str(scenario.run)]
-    page.get_by_role("tab", name="Train").click()
-
-
 def test_abort_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_does(scenario, env, tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -226,3 +192,39 @@ def test_abort_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_do
     assert resumed.keys() == straight.keys()
     for name in resumed:
         assert torch.equal(resumed[name], straight[name]), name
+
+
+# Chat and export come last, after the abort test: the adapter they pick in the top bar stays
+# picked, and the abort test expects a plain new run.
+def test_chat_with_the_run_trained_from_the_page_gives_its_trained_answer(scenario):
+    page, run = scenario.page, scenario.run
+    page.locator("#top-refresh").click()  # the run appeared after the page loaded
+    page.locator("#top-adapters input").first.click()
+    page.get_by_role("option").filter(has_text=f"{run.name} · tunelab/tiny-chat").first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#chat-load").click()
+    assert f"adapters {run.name}" in wait_text(page, "#chat-status", "Loaded")
+    page.get_by_text("Sampling settings").click()
+    temperature = page.locator("#chat-temperature input[type=number]")
+    temperature.fill("0")
+    temperature.press("Enter")
+    question = next(r for r in _identity_rows() if r["instruction"] == "Who are you?")
+    page.locator("#chat-input textarea").fill(question["instruction"])
+    page.locator("#chat-send").click()
+    wait_text(page, "#chat-bot", _identity_answer(_identity_rows().index(question)))
+    scenario.shot("chat")
+
+
+def test_export_the_run_trained_from_the_page_and_verification_passes(scenario):
+    page = scenario.page
+    page.get_by_role("tab", name="Export").click()
+    out = scenario.saves.parent / "exports" / scenario.run.name
+    page.locator("#export-dir textarea, #export-dir input").first.fill(str(out))
+    page.locator("#export-start").click()
+    result = wait_text(page, "#export-result", "Export complete")
+    assert "Verification passed" in result
+    scenario.shot("exported")
+    info = json.loads((out / "export_info.json").read_text(encoding="utf-8"))
+    assert info["verification"]["passed"] and info["adapters"] == [str(scenario.run)]
+    page.get_by_role("tab", name="Train").click()

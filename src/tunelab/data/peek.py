@@ -9,7 +9,7 @@ from pathlib import Path
 from tunelab.data.convert import RowError, to_sample
 from tunelab.data.preview import SamplePreview, preview_sample
 from tunelab.data.readers import read_rows
-from tunelab.data.registry import load_registry, resolve
+from tunelab.data.registry import available_datasets, resolve
 
 
 @dataclass
@@ -33,8 +33,9 @@ def suits_stage(spec, dataset_dir: str | Path, stage: str) -> bool:
 
 
 def datasets_for_stage(dataset_dir: str | Path, stage: str) -> list[str]:
-    """Names registered in ``dataset_dir`` whose rows suit ``stage``, sorted."""
-    registry = load_registry(dataset_dir)
+    """Names a recipe can use with ``dataset_dir`` (its own and the packaged demos) whose rows
+    suit ``stage``, sorted."""
+    registry = available_datasets(dataset_dir)
     return sorted(name for name, spec in registry.items() if suits_stage(spec, dataset_dir, stage))
 
 

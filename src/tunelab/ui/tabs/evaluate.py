@@ -17,8 +17,8 @@ register({
     "evaluate.metric": ("Evaluation", "评估方式"),
     "evaluate.metric.perplexity": ("Loss / perplexity", "损失 / 困惑度"),
     "evaluate.datasets": ("Datasets", "数据集"),
-    "evaluate.datasets.info": ("From dataset_info.json in the board's data folder.",
-                               "来自控制台数据文件夹中的 dataset_info.json。"),
+    "evaluate.datasets.info": ("From dataset_info.json in the board's data folder, and the demo datasets.",
+                               "来自控制台数据文件夹中的 dataset_info.json，以及演示数据集。"),
     "evaluate.max_samples": ("Max samples per dataset (0: all)", "每个数据集的最大样本数（0 表示全部）"),
     "evaluate.start": ("Evaluate", "开始评估"),
     "evaluate.running": ("Evaluating ...", "正在评估 ..."),
@@ -36,11 +36,11 @@ METRICS = ("perplexity",)
 
 
 def dataset_names(ctx: BoardContext) -> list[str]:
-    """Names registered in the board's data folder ([] when it has no dataset_info.json)."""
-    from tunelab.data.registry import load_registry
+    """Names a recipe can use with the board's data folder: its own and the packaged demos."""
+    from tunelab.data.registry import available_datasets
 
     try:
-        return sorted(load_registry(ctx.data_dir))
+        return sorted(available_datasets(ctx.data_dir))
     except Exception:  # shown as an empty list; evaluating then names the problem
         return []
 
