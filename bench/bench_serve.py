@@ -1,7 +1,8 @@
 """API serving throughput: generated tokens/s with 1, 4 and 16 concurrent clients.
 
 Starts ``tunelab api`` twice on the same model: once with request batching (``max_batch_size``
-16) and once one request at a time (``max_batch_size=1``, the baseline). Each client is an
+16) and once one request at a time (``max_batch_size=1`` with ``batch_slice_tokens=0``, so a
+request runs to its end before the next starts: the baseline). Each client is an
 ``openai.AsyncOpenAI`` streaming chat completions with greedy decoding and a fixed
 ``max_tokens``; throughput is total completion tokens (from the usage counts) over wall time.
 Prints one JSON line per (server, clients) run, then the batched / one-at-a-time ratio::
@@ -36,6 +37,8 @@ def start_server(model: str, port: int, batch: int, threads: int, wait_ms: float
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "tunelab", "api", "--model", model, "--port", str(port),
            f"max_batch_size={batch}", f"batch_wait_ms={wait_ms}", "do_sample=false"]
+    if batch == 1:  # the baseline never yields to waiting requests (no fair-share slices)
+        cmd.append("batch_slice_tokens=0")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
