@@ -16,7 +16,8 @@ TRAIN_ROWS = 8
 
 
 def data_dir() -> Path:
-    """The folder the registry's default lookup reads (dataset_dir's default, from the repo)."""
+    """The folder the registry's default lookup reads first (dataset_dir's default, from the repo;
+    it need not exist: names it does not register come from the packaged demos)."""
     from tunelab.config.data import DataArgs
 
     return ROOT / DataArgs().dataset_dir
@@ -24,11 +25,11 @@ def data_dir() -> Path:
 
 def identity_answers() -> dict[str, str]:
     """question -> trained answer for the rows the adapter saw (placeholders filled in)."""
-    from tunelab.data.registry import resolve
+    from tunelab.data.registry import data_path, resolve
 
     dataset_dir = data_dir()
     spec, = resolve(["identity"], dataset_dir)
-    rows = json.loads((dataset_dir / spec.file_name).read_text(encoding="utf-8"))[:TRAIN_ROWS]
+    rows = json.loads(data_path(spec, dataset_dir).read_text(encoding="utf-8"))[:TRAIN_ROWS]
     answers = {}
     for row in rows:
         text = row["output"]
