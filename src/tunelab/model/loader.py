@@ -39,12 +39,37 @@ def resolve_model_path(name: str | None) -> str:
 def _hub_error(name: str, exc: Exception) -> ModelError:
     from tunelab.hub import hub_offline
 
+    access = _access_error(name, exc)
+    if access is not None:
+        return access
     offline = hub_offline()
     why = "HF_HUB_OFFLINE=1 is set" if offline else f"the hub could not be reached ({type(exc).__name__})"
     return ModelError(f"cannot load '{name}': {why} and it is not in the local cache",
                       where="key 'model_name_or_path'",
                       hint="download the model once where the hub is reachable "
                            "(hf download NAME --local-dir DIR) and pass the folder")
+
+
+def _access_error(name: str, exc: BaseException) -> ModelError | None:
+    """A gated or private hub model refused us: name its page and how to pass a token."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    chain, seen = exc, set()
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        if isinstance(chain, GatedRepoError) or "gated repo" in str(chain).lower():
+            return ModelError(f"'{name}' is a gated model: its licence must be accepted before it "
+                              "can be downloaded", where="key 'model_name_or_path'",
+                              hint=f"open https://huggingface.co/{name}, accept the licence with your "
+                                   "account, then set HF_TOKEN (or type the token in the board's "
+                                   "top bar)")
+        if isinstance(chain, RepositoryNotFoundError):
+            return ModelError(f"'{name}' was not found on the hub, or it is private",
+                              where="key 'model_name_or_path'",
+                              hint=f"check the name at https://huggingface.co/{name}; for a private "
+                                   "model set HF_TOKEN (or type the token in the board's top bar)")
+        chain = chain.__cause__ or chain.__context__
+    return None
 
 
 def is_local(name: str) -> bool:
