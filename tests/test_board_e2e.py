@@ -168,8 +168,15 @@ def test_abort_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_do
     fill(page, "key-logging_steps", "1")
     fill(page, "key-save_steps", "1000")
     fill(page, "train-output-dir", "")
-    run = started_run(press(page, "train-start", "Started training in"))
-    assert run != scenario.run
+    page.locator("#train-start").click()
+    # The message box may still show the scenario run's start message for a moment: wait for the
+    # message that names the new run.
+    page.wait_for_function(
+        "old => { const m = document.querySelector('#train-message'); const text = m ? m.innerText : '';"
+        " return text.includes('Started training in') && !text.includes(old); }",
+        arg=str(scenario.run), timeout=60_000)
+    run = started_run(page.locator("#train-message").inner_text())
+    assert run != scenario.run and run.parent == scenario.run.parent
     wait_step_at_least(page, run.name, 5)
     press(page, "train-abort", "Abort sent")
     info = wait_run_status(page, "interrupted", run.name, timeout_s=120)
