@@ -8,10 +8,10 @@ DEMO_DIR ?= saves/demo
 .PHONY: setup setup-dev demo test bench clean
 
 setup:
-	@bash scripts/setup_env.sh bnb,serve,export,webui
+	@bash scripts/setup_env.sh bnb,serve,export,webui,rl
 
 setup-dev:
-	@bash scripts/setup_env.sh dev,bnb,serve,export,webui
+	@bash scripts/setup_env.sh dev,bnb,serve,export,webui,rl
 
 demo: setup
 	$(BIN)/tunelab train examples/tiny_lora_sft.yaml output_dir=$(DEMO_DIR) overwrite_output_dir=true

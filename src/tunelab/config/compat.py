@@ -10,7 +10,7 @@ FinetuningArguments, GeneratingArguments and its TrainingArguments additions.
 from __future__ import annotations
 
 _TEXT_ONLY = "TuneLab trains text models only (no image, video or audio inputs)"
-_NOT_YET = "TuneLab's stages are pt and sft for now (rm, dpo, kto, ppo are on the way)"
+_NOT_YET = "TuneLab does not implement this preference-training option"
 _DERIVED = ("LLaMA-Factory documents it as derived ('do not specify it'); TuneLab derives the same "
             "from bf16/fp16, cutoff_len and packing")
 _NO_OPTIMIZER = ("this optimizer is not wired into TuneLab; transformers' own `optim` key "
@@ -26,11 +26,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
                  "video_max_pixels", "video_min_pixels", "video_fps", "video_maxlen", "use_audio_in_video",
                  "audio_sampling_rate", "media_dir", "freeze_vision_tower",
                  "freeze_multi_modal_projector", "freeze_language_model"),
-    _NOT_YET: ("pref_beta", "pref_ftx", "pref_bco_weight", "pref_loss", "dpo_label_smoothing",
-               "kto_chosen_weight", "kto_rejected_weight", "simpo_gamma", "ld_alpha", "ppo_buffer_size",
-               "ppo_epochs", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards", "ref_model",
-               "ref_model_adapters", "ref_model_quantization_bit", "reward_model", "reward_model_adapters",
-               "reward_model_quantization_bit", "reward_model_type"),
+    _NOT_YET: ("pref_bco_weight", "ld_alpha"),
     _DERIVED: ("compute_dtype", "device_map", "model_max_length", "block_diag_attn"),
     _NO_OPTIMIZER: ("use_galore", "galore_target", "galore_rank", "galore_update_interval", "galore_scale",
                     "galore_proj_type", "galore_layerwise", "use_apollo", "apollo_target", "apollo_rank",

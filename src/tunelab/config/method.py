@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunelab.config.fields import option
-from tunelab.train.stages import IMPLEMENTED_STAGES
+from tunelab.train.stages import IMPLEMENTED_STAGES, stage_help
 
 LORA = {"finetuning_type": ("lora",)}
 FREEZE = {"finetuning_type": ("freeze",)}
@@ -14,9 +14,8 @@ FREEZE = {"finetuning_type": ("freeze",)}
 @dataclass
 class MethodArgs:
     stage: str = option(
-        "sft", "Training stage: pt (continued pre-training on raw text) or sft (supervised "
-        "fine-tuning on conversations).",
-        help_zh="训练阶段：pt（在纯文本上继续预训练）或 sft（在对话数据上监督微调）。",
+        "sft", f"Training stage: {stage_help()}.",
+        help_zh=f"训练阶段：{stage_help(zh=True)}。",
         choices=IMPLEMENTED_STAGES)
     do_train: bool = option(True, "Run training (kept for LLaMA-Factory recipes).",
                             help_zh="执行训练（为兼容 LLaMA-Factory 配置而保留）。")

@@ -21,6 +21,8 @@ from tunelab.config.infer import InferArgs
 from tunelab.config.method import MethodArgs
 from tunelab.config.model import ModelArgs
 from tunelab.config.output import OutputArgs
+from tunelab.config.preference import PreferenceArgs
+from tunelab.config.rl import RLArgs
 from tunelab.config.spec import SECTIONS, TRAINING_SECTION, describe_keys, spec_for
 from tunelab.config.training import DROPPED_TRAINING_KEYS, OWNED_ELSEWHERE, TRAINING_DEFAULTS
 from tunelab.errors import ConfigError
@@ -37,6 +39,8 @@ class Config:
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataArgs = field(default_factory=DataArgs)
     method: MethodArgs = field(default_factory=MethodArgs)
+    preference: PreferenceArgs = field(default_factory=PreferenceArgs)
+    rl: RLArgs = field(default_factory=RLArgs)
     output: OutputArgs = field(default_factory=OutputArgs)
     infer: InferArgs = field(default_factory=InferArgs)
     export: ExportArgs = field(default_factory=ExportArgs)

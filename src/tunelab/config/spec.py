@@ -20,6 +20,8 @@ from tunelab.config.infer import InferArgs
 from tunelab.config.method import MethodArgs
 from tunelab.config.model import ModelArgs
 from tunelab.config.output import OutputArgs
+from tunelab.config.preference import PreferenceArgs
+from tunelab.config.rl import RLArgs
 from tunelab.config.training import TrainingArgs
 
 # name -> section dataclass; each is an attribute of Config. Every key of every section is
@@ -28,6 +30,8 @@ SECTIONS: dict[str, type] = {
     "model": ModelArgs,
     "data": DataArgs,
     "method": MethodArgs,
+    "preference": PreferenceArgs,
+    "rl": RLArgs,
     "output": OutputArgs,
     "infer": InferArgs,
     "export": ExportArgs,

@@ -1,13 +1,14 @@
 """The one in-memory shape every dataset format is converted to.
 
-Readers and converters produce :class:`Conversation` (chat stages) or :class:`TextSample`
-(pre-training); templates and encoders only ever see these, never a raw row.
+Readers and converters produce :class:`Conversation` (sft), :class:`TextSample` (pt),
+:class:`PreferenceSample` (rm, dpo), :class:`LabeledSample` (kto) or :class:`PromptSample` (ppo,
+grpo); templates and encoders only ever see these, never a raw row.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -86,5 +87,54 @@ class TextSample:
         return f"[text] {self.text}"
 
 
-Sample = Conversation | TextSample
+@dataclass
+class PreferenceSample:
+    """A prompt (a conversation whose last turn is the user's) with a preferred (``chosen``) and a
+    dispreferred (``rejected``) assistant answer."""
+
+    prompt: Conversation
+    chosen: Message
+    rejected: Message
+    source: str = ""
+
+    def describe(self) -> str:
+        """A plain-text rendering for previews: the prompt, then both answers."""
+        return (f"{self.prompt.describe()}\n[chosen] {self.chosen.content}\n"
+                f"[rejected] {self.rejected.content}")
+
+
+@dataclass
+class LabeledSample:
+    """A conversation ending with an assistant answer marked desirable or not (KTO's ``kto_tag``)."""
+
+    conversation: Conversation
+    desirable: bool
+    source: str = ""
+
+    def describe(self) -> str:
+        """A plain-text rendering for previews, with the label."""
+        label = "desirable" if self.desirable else "undesirable"
+        return f"{self.conversation.describe()}\n[label] {label}"
+
+
+@dataclass
+class PromptSample:
+    """A prompt for online stages (ppo, grpo): the model writes the answer during training.
+
+    ``answer`` is the row's reference answer when it has one (the response column, or an
+    ``answer`` column); ``extras`` holds every other column of the row, for reward functions.
+    """
+
+    prompt: Conversation
+    answer: str | None = None
+    extras: dict = field(default_factory=dict)
+    source: str = ""
+
+    def describe(self) -> str:
+        """A plain-text rendering for previews."""
+        answer = f"\n[reference answer] {self.answer}" if self.answer is not None else ""
+        return f"{self.prompt.describe()}{answer}"
+
+
+Sample = Conversation | TextSample | PreferenceSample | LabeledSample | PromptSample
 

@@ -12,7 +12,10 @@ import difflib
 import json
 import re
 
-from tunelab.data.conversation import Conversation, Message, TextSample
+from tunelab.data.conversation import (Conversation, LabeledSample, Message, PreferenceSample,
+                                       PromptSample, Sample, TextSample)
+from tunelab.data.convert_stages import to_labeled, to_preference, to_prompt
+from tunelab.data.kinds import sample_kind
 from tunelab.data.readers import ROW_ERROR_KEY
 from tunelab.data.registry import DatasetSpec
 from tunelab.errors import DataError
@@ -29,24 +32,44 @@ class RowError(DataError):
 
 
 def to_sample(row: dict, spec: DatasetSpec, location: str, stage: str,
-              placeholders: dict | None = None) -> Conversation | TextSample:
-    """Convert one row for ``stage`` ("pt" gives TextSample, the rest Conversation)."""
+              placeholders: dict | None = None) -> Sample:
+    """Convert one row for ``stage``: the sample kind ``data.kinds`` names for it (pt gives a
+    TextSample, sft a Conversation, rm/dpo a PreferenceSample, kto a LabeledSample, ppo/grpo a
+    PromptSample)."""
+    kind = sample_kind(stage)
     try:
         if ROW_ERROR_KEY in row:
             raise RowError(row[ROW_ERROR_KEY])
         _reject_media(row, spec)
-        if spec.ranking:
-            raise RowError("ranking (chosen/rejected) rows are for rm/dpo, which TuneLab does not "
-                           "train yet")
-        if stage == "pt":
+        _check_ranking(spec, stage, kind)
+        if kind == "text":
             sample = TextSample(_pretrain_text(row, spec), source=location)
-        elif spec.formatting == "alpaca":
-            sample = _from_alpaca(row, spec, location)
+        elif kind in _STAGE_CONVERTERS:
+            sample = _STAGE_CONVERTERS[kind](row, spec, location, _conversation)
         else:
-            sample = _from_messages(row, spec, location)
+            sample = _conversation(row, spec, location)
     except RowError as exc:
         raise RowError(exc.reason, location) from None
     return fill_placeholders(sample, placeholders) if placeholders else sample
+
+
+_STAGE_CONVERTERS = {"pairwise": to_preference, "unpaired": to_labeled, "prompt": to_prompt}
+
+
+def _conversation(row: dict, spec: DatasetSpec, location: str) -> Conversation:
+    return _from_alpaca(row, spec, location) if spec.formatting == "alpaca" else \
+        _from_messages(row, spec, location)
+
+
+def _check_ranking(spec: DatasetSpec, stage: str, kind: str) -> None:
+    """Pairs train rm/dpo only, and those stages train pairs only (as in LLaMA-Factory)."""
+    if spec.ranking and kind != "pairwise":
+        raise RowError(f"ranking (chosen/rejected) rows are for stage rm or dpo, not {stage}; "
+                       "use stage: dpo, or a dataset without \"ranking\": true")
+    if kind == "pairwise" and not spec.ranking:
+        raise RowError(f"stage {stage} trains on preference pairs, and this dataset is not one: "
+                       f"set \"ranking\": true in its dataset_info.json entry (with columns "
+                       f"'chosen' and 'rejected')")
 
 
 def _reject_media(row: dict, spec: DatasetSpec) -> None:
@@ -153,19 +176,29 @@ def _parse_json(text: str, what: str):
         raise RowError(f"{what} is not valid JSON ({exc.msg} at column {exc.colno}): {text!r:.80}") from None
 
 
-def fill_placeholders(sample: Conversation | TextSample, values: dict) -> Conversation | TextSample:
+def fill_placeholders(sample: Sample, values: dict) -> Sample:
     """Replace ``{{name}}`` with ``values[name]``; unknown names stay as written."""
     def fill(text: str | None) -> str | None:
         if not text:
             return text
         return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text)
 
+    def fill_conversation(conv: Conversation) -> None:
+        conv.system = fill(conv.system)
+        for message in conv.messages:
+            message.content = fill(message.content)
+
     if isinstance(sample, TextSample):
         sample.text = fill(sample.text)
-        return sample
-    sample.system = fill(sample.system)
-    for message in sample.messages:
-        message.content = fill(message.content)
+    elif isinstance(sample, Conversation):
+        fill_conversation(sample)
+    elif isinstance(sample, PreferenceSample):
+        fill_conversation(sample.prompt)
+        sample.chosen.content, sample.rejected.content = fill(sample.chosen.content), fill(sample.rejected.content)
+    elif isinstance(sample, LabeledSample):
+        fill_conversation(sample.conversation)
+    elif isinstance(sample, PromptSample):
+        fill_conversation(sample.prompt)
     return sample
 
 

@@ -7,6 +7,8 @@ import multiprocessing
 from tunelab.data.conversation import TextSample
 from tunelab.data.convert import RowError
 from tunelab.data.encode import encode_pretrain, encode_supervised
+from tunelab.data.encode_stages import STAGE_ENCODERS
+from tunelab.data.kinds import sample_kind
 from tunelab.data.report import Problem
 
 # Encoding costs ~0.5 ms a sample while a spawned worker takes seconds to import transformers:
@@ -17,9 +19,13 @@ _worker_tokenizer = None
 
 def encode_one(sample, tokenizer, options: dict):
     """``("ok", row)``, ``("dropped", None)`` after truncation, or ``("bad", Problem)``."""
+    kind = sample_kind(options["stage"])
     try:
-        if options["stage"] == "pt" or isinstance(sample, TextSample):
+        if kind == "text" or isinstance(sample, TextSample):
             return "ok", encode_pretrain(sample, tokenizer)
+        if kind in STAGE_ENCODERS:
+            row = STAGE_ENCODERS[kind](sample, tokenizer, options)
+            return ("ok", row) if row is not None else ("dropped", None)
         row = encode_supervised(sample, tokenizer, cutoff_len=options["cutoff_len"],
                                 train_on_prompt=options["train_on_prompt"],
                                 mask_history=options["mask_history"],

@@ -20,6 +20,7 @@ from tunelab.data.cache import (file_signature, fingerprint, load_prepared, save
 from tunelab.data.collate import PackedCollator, PaddingCollator, concat_blocks, pack_rows, split_long
 from tunelab.data.encode import IGNORE_INDEX
 from tunelab.data.encode_batch import encode_samples
+from tunelab.data.kinds import sample_kind
 from tunelab.data.registry import data_path, resolve
 from tunelab.data.report import Problem, ValidationReport, load_samples, no_valid_rows_error
 from tunelab.data.templates import TemplateInfo, apply_template
@@ -60,7 +61,9 @@ def encoding_options(d, stage: str) -> dict:
 def resolve_packing(cfg, stage: str) -> bool:
     """``packing: null`` means on for pt (text is concatenated anyway) and off for sft, whose
     batches are padding-free instead: as fast on CPU and sdpa, with a fraction of the memory,
-    and a step stays ``batch`` samples (see BENCHMARKS.md)."""
+    and a step stays ``batch`` samples (see BENCHMARKS.md). Post-training stages never pack."""
+    if sample_kind(stage) not in ("text", "supervised"):
+        return False
     return cfg.data.packing if cfg.data.packing is not None else stage == "pt"
 
 
@@ -160,7 +163,10 @@ def _split(rows: list, val_size: float, seed: int) -> tuple[list, list]:
 
 
 def _shape(rows: list, stage: str, packing: bool, cutoff_len: int) -> list:
-    """Rows as the trainer sees them: packed, pre-training blocks, or one sample per row."""
+    """Rows as the trainer sees them: packed, pre-training blocks, or one sample per row (the
+    post-training stages' rows are never packed)."""
+    if sample_kind(stage) not in ("text", "supervised"):
+        return rows
     if stage == "pt":
         return pack_rows(split_long(rows, cutoff_len), cutoff_len) if packing else concat_blocks(rows, cutoff_len)
     return pack_rows(rows, cutoff_len) if packing else rows
@@ -169,7 +175,8 @@ def _shape(rows: list, stage: str, packing: bool, cutoff_len: int) -> list:
 def _to_dataset(rows: list):
     import datasets
 
-    columns = {c: [r[c] for r in rows] for c in COLUMNS if rows and c in rows[0]}
+    names = [c for c in COLUMNS if c in rows[0]] + [c for c in rows[0] if c not in COLUMNS] if rows else []
+    columns = {c: [r[c] for r in rows] for c in names}
     return datasets.Dataset.from_dict(columns or {"input_ids": [], "labels": []})
 
 
@@ -194,6 +201,11 @@ def _build(cfg, tokenizer, stage: str, fp: str, info: TemplateInfo | None) -> Pr
 
 def _token_counts(rows: list) -> dict:
     """Tokens fed and tokens trained (the first label of a row is never a target)."""
+    if rows and "prompt_ids" in rows[0]:  # pairs: each side is fed once with the prompt
+        total = sum(2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in rows)
+        return {"total_tokens": total, "trainable_tokens": total - sum(2 * len(r["prompt_ids"]) for r in rows)}
+    if not rows or "labels" not in rows[0]:
+        return {"total_tokens": sum(len(r.get("input_ids", ())) for r in rows), "trainable_tokens": 0}
     total = sum(len(r["input_ids"]) for r in rows)
     trainable = sum(sum(1 for label in r["labels"][1:] if label != IGNORE_INDEX) for r in rows)
     return {"total_tokens": total, "trainable_tokens": trainable}

@@ -37,13 +37,12 @@ def log(message: str) -> None:
         print(message, flush=True)
 
 
-def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
-    """Hugging Face TrainingArguments from the recipe: its HF keys plus the keys TuneLab owns."""
-    from transformers import TrainingArguments
+def training_kwargs(cfg: "Config", run_path: Path, run_name: str) -> dict[str, Any]:
+    """The keyword arguments of Hugging Face TrainingArguments (or of a TRL config, which is a
+    subclass) for the recipe: its HF keys plus the keys TuneLab owns."""
+    import torch
 
     from tunelab.config.schema import TRAINING_DEFAULTS
-
-    import torch
 
     kwargs = {**TRAINING_DEFAULTS, **cfg.training}
     if not torch.cuda.is_available():
@@ -60,11 +59,23 @@ def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
         logging_nan_inf_filter=False,
         disable_tqdm=True,
     )
+    return kwargs
+
+
+def build_arguments(config_class: type, kwargs: dict[str, Any]) -> Any:
+    """``config_class(**kwargs)`` (TrainingArguments or a TRL config); a rejected value becomes a
+    ConfigError naming the recipe."""
     try:
-        return TrainingArguments(**kwargs)
+        return config_class(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"Hugging Face TrainingArguments rejected the recipe: {exc}",
-                          where="recipe") from None
+        raise ConfigError(f"{config_class.__name__} rejected the recipe: {exc}", where="recipe") from None
+
+
+def training_arguments(cfg: "Config", run_path: Path, run_name: str) -> Any:
+    """Hugging Face TrainingArguments from the recipe: its HF keys plus the keys TuneLab owns."""
+    from transformers import TrainingArguments
+
+    return build_arguments(TrainingArguments, training_kwargs(cfg, run_path, run_name))
 
 
 def _check_dataset(cfg: "Config") -> None:
@@ -82,7 +93,7 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     """
     from transformers import set_seed
 
-    from tunelab.model import load_model, load_tokenizer, prepare_for_training
+    from tunelab.model import load_tokenizer
     from tunelab.train.output import clear_for_overwrite, resolve_output, resolve_resume
 
     _check_dataset(cfg)
@@ -105,7 +116,7 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
         _announce_resume(resume, plan, args, cfg, run)
     # The Trainer seeds only when it is built, after the adapter weights were drawn.
     set_seed(args.seed)
-    model = prepare_for_training(load_model(cfg.model, cfg.training), cfg)
+    model = _load_model(cfg)
 
     if is_main_process():
         if cfg.output.overwrite_output_dir and not resume:
@@ -173,27 +184,34 @@ def _start_manifest(run: RunDir, cfg: "Config", run_name: str, prepared: Any, re
 
 def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, args: Any,
                    run: RunDir, plan: Any) -> Any:
-    from transformers import PrinterCallback, Trainer
-
+    """The stage's trainer (from the stage registry), with the callbacks every stage shares."""
     from tunelab.model import trainable_parameters
     from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
     from tunelab.train.guards import NonFiniteGuard, StopRequest
-    from tunelab.train.loss import ChunkedLossTrainer
+    from tunelab.train.stages import STAGES
+    from tunelab.train.stages.context import StageContext
 
     trainable, total = trainable_parameters(model)
     log(f"{cfg.method.finetuning_type}: {trainable:,} trainable of {total:,} parameters "
         f"({100 * trainable / max(total, 1):.4f}%)")
     log(plan.describe())
-    trainer_class = ChunkedLossTrainer if cfg.method.chunked_loss else Trainer
-    trainer = trainer_class(
-        model=model, args=args, train_dataset=prepared.train, eval_dataset=prepared.eval,
-        data_collator=prepared.collator(
-            tokenizer.pad_token_id, flatten=model.config._attn_implementation == "flash_attention_2",
-            padding_free=cfg.data.padding_free), processing_class=tokenizer,
-        callbacks=[NonFiniteGuard(), StopRequest(), RunEventsCallback(run, cfg.model.model_name_or_path),
-                   LossProgressCallback()])
-    trainer.remove_callback(PrinterCallback)
-    return trainer
+    callbacks = [NonFiniteGuard(), StopRequest(), RunEventsCallback(run, cfg.model.model_name_or_path),
+                 LossProgressCallback()]
+    ctx = StageContext(cfg=cfg, model=model, tokenizer=tokenizer, prepared=prepared, args=args,
+                       run=run, plan=plan, callbacks=callbacks,
+                       training_kwargs=training_kwargs(cfg, run.path, args.run_name))
+    return STAGES[cfg.method.stage].load().build_trainer(ctx)
+
+
+def _load_model(cfg: "Config") -> Any:
+    """The model the stage trains: its own ``load_model`` if it has one, else the causal LM."""
+    from tunelab.model import load_model, prepare_for_training
+    from tunelab.train.stages import STAGES
+
+    module = STAGES[cfg.method.stage].load()
+    if hasattr(module, "load_model"):
+        return module.load_model(cfg)
+    return prepare_for_training(load_model(cfg.model, cfg.training), cfg)
 
 
 def _print_estimate(cfg: "Config", world_size: int) -> Any:

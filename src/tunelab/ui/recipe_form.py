@@ -19,6 +19,14 @@ COMMON_KEYS: dict[str, tuple[str, ...]] = {
     "lora": ("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "additional_target", "use_dora",
              "use_rslora"),
     "freeze": ("freeze_trainable_layers",),
+    # Shown only for the stages they apply to (each key's `when`); a stage not yet in the
+    # registry simply never shows its group.
+    "preference": ("pref_beta", "pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing",
+                   "kto_chosen_weight", "kto_rejected_weight", "ref_model"),
+    "ppo": ("reward_model", "reward_model_type", "ppo_epochs", "ppo_buffer_size", "ppo_target",
+            "ppo_score_norm", "ppo_whiten_rewards"),
+    "grpo": ("reward_funcs", "num_generations", "max_completion_length", "grpo_beta", "grpo_epsilon",
+             "loss_type"),
 }
 AUTO = "auto"
 

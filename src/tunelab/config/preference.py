@@ -1,0 +1,57 @@
+"""The preference stages' keys (rm, dpo, kto), named as LLaMA-Factory names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunelab.config.fields import option
+
+DPO = {"stage": ("dpo",)}
+PAIRS = {"stage": ("dpo", "kto")}
+KTO = {"stage": ("kto",)}
+WITH_REFERENCE = {"stage": ("dpo", "kto", "ppo")}
+# The losses of stage dpo: DPO and its variants (TRL's DPOTrainer / CPOTrainer / ORPOTrainer).
+PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
+
+
+@dataclass
+class PreferenceArgs:
+    pref_beta: float = option(
+        0.1, "dpo/kto: beta, how far the policy may move from the reference (higher: closer).",
+        help_zh="dpo/kto：beta，策略偏离参考模型的程度（越大越接近参考模型）。", min=0,
+        min_exclusive=True, group="preference", when=PAIRS)
+    pref_loss: str = option(
+        "sigmoid", "dpo: the preference loss: sigmoid (DPO), ipo, hinge, orpo (no reference "
+        "model), simpo (no reference model).",
+        help_zh="dpo：偏好损失：sigmoid（DPO）、ipo、hinge、orpo（无参考模型）、simpo（无参考模型）。",
+        choices=PREF_LOSSES, group="preference", when=DPO)
+    pref_ftx: float = option(
+        0.0, "dpo: weight of an added SFT loss on the chosen answers (0: none).",
+        help_zh="dpo：在 chosen 回答上附加的 SFT 损失权重（0：不加）。", min=0, group="preference",
+        when=DPO)
+    simpo_gamma: float = option(
+        0.5, "dpo with pref_loss simpo: the target reward margin gamma.",
+        help_zh="dpo 且 pref_loss 为 simpo：目标奖励间隔 gamma。", min=0, group="preference",
+        when=DPO)
+    dpo_label_smoothing: float = option(
+        0.0, "dpo: label smoothing (robust DPO) in [0, 0.5).",
+        help_zh="dpo：标签平滑（稳健 DPO），取值 [0, 0.5)。", min=0, max=0.5, max_exclusive=True,
+        group="preference", when=DPO)
+    kto_chosen_weight: float = option(
+        1.0, "kto: weight of the desirable answers' loss.", help_zh="kto：期望回答的损失权重。",
+        min=0, min_exclusive=True, group="preference", when=KTO)
+    kto_rejected_weight: float = option(
+        1.0, "kto: weight of the undesirable answers' loss.", help_zh="kto：不期望回答的损失权重。",
+        min=0, min_exclusive=True, group="preference", when=KTO)
+    ref_model: str | None = option(
+        None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the base model "
+        "itself; with LoRA that is the base with the adapter disabled (no second copy).",
+        help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：基座模型本身；LoRA 时为关闭适配器的基座（不复制权重）。",
+        group="preference", when=WITH_REFERENCE)
+    ref_model_adapters: list[str] | None = option(
+        None, "Adapters to load onto ref_model.", help_zh="加载到参考模型上的适配器。",
+        group="preference", when=WITH_REFERENCE)
+    ref_model_quantization_bit: int | None = option(
+        None, "Load ref_model in 4 or 8 bits (bitsandbytes).",
+        help_zh="以 4 或 8 比特加载参考模型（bitsandbytes）。", choices=(4, 8), group="preference",
+        when=WITH_REFERENCE)

@@ -1,0 +1,64 @@
+"""Samples of the post-training stages -> token ids, with the run's chat template.
+
+The ids are cut from one render of the whole conversation (as sft's are), so the prompt and
+answer tokens a preference stage scores are exactly the ones chat and serve will produce. The
+columns follow TRL's processed-dataset names (``prompt_ids``, ``chosen_ids``, ``rejected_ids``),
+so TRL's collators take them as they are.
+"""
+
+from __future__ import annotations
+
+from tunelab.data.conversation import Conversation, Message, PreferenceSample
+from tunelab.data.encode import _require_fast, assistant_spans, label_tokens, render
+
+
+def split_answer(conv: Conversation, tokenizer, *, enable_thinking: bool = True,
+                 default_system: str | None = None) -> tuple[list[int], list[int]]:
+    """``(prompt_ids, answer_ids)`` of a conversation whose last turn is the assistant's: the
+    tokens before its answer, and the answer's tokens (end of turn included)."""
+    _require_fast(tokenizer)
+    messages, tools = conv.to_chat_messages(default_system), conv.chat_tools()
+    full = render(tokenizer, messages, tools=tools, enable_thinking=enable_thinking)
+    spans = assistant_spans(tokenizer, messages, full, tools=tools, enable_thinking=enable_thinking,
+                            last_only=True)
+    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    trained = [i for i, keep in enumerate(label_tokens(encoded["offset_mapping"], spans)) if keep]
+    if not trained:
+        return ids, []
+    return ids[:trained[0]], ids[trained[0]:trained[-1] + 1]
+
+
+def fit_lengths(prompt: int, answer: int, cutoff_len: int) -> tuple[int, int]:
+    """How many prompt and answer tokens fit ``cutoff_len``: the answer keeps at least half the
+    budget (it is what is trained), the prompt keeps the rest."""
+    if prompt + answer <= cutoff_len:
+        return prompt, answer
+    answer_kept = min(answer, max(cutoff_len - prompt, cutoff_len // 2))
+    return cutoff_len - answer_kept, answer_kept
+
+
+def encode_pairwise(sample: PreferenceSample, tokenizer, options: dict) -> dict | None:
+    """``{"prompt_ids", "chosen_ids", "rejected_ids"}`` (prompt cut from its start, answers from
+    their end, to ``cutoff_len`` for prompt + the longer answer); None when nothing trainable fits."""
+    sides = {}
+    for side, answer in (("chosen", sample.chosen), ("rejected", sample.rejected)):
+        conv = Conversation(sample.prompt.messages + [Message("assistant", answer.content)],
+                            system=sample.prompt.system, tools=sample.prompt.tools)
+        sides[side] = split_answer(conv, tokenizer, enable_thinking=options["enable_thinking"],
+                                   default_system=options["default_system"])
+    prompt = sides["chosen"][0]
+    chosen, rejected = sides["chosen"][1], sides["rejected"][1]
+    if not chosen or not rejected:
+        return None
+    kept_prompt, kept_answer = fit_lengths(len(prompt), max(len(chosen), len(rejected)),
+                                           options["cutoff_len"])
+    if kept_prompt <= 0 or kept_answer <= 0:
+        return None
+    return {"prompt_ids": prompt[len(prompt) - kept_prompt:], "chosen_ids": chosen[:kept_answer],
+            "rejected_ids": rejected[:kept_answer]}
+
+
+# sample kind -> encoder(sample, tokenizer, options) -> row dict or None (dropped by truncation).
+# The stages that read "unpaired" (kto) and "prompt" (ppo, grpo) samples add theirs here.
+STAGE_ENCODERS = {"pairwise": encode_pairwise}

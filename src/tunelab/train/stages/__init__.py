@@ -1,0 +1,47 @@
+"""The registry of training stages: which exist, what each reads, and the module that builds
+its trainer. The CLI's and the board's stage lists (config's ``stage`` choices) read it, so only
+stages that work are offered.
+
+A stage module under ``tunelab.train.stages`` defines ``build_trainer(ctx: StageContext)``
+returning a ``transformers.Trainer`` (TRL's trainers are ones); it may also define
+``load_model(cfg)`` when the stage trains something other than the causal LM that
+``tunelab.model.load_model`` gives (e.g. a reward model with a score head). This file stays
+free of torch so config can import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: its recipe name, one-line help and the module that implements it."""
+
+    name: str
+    help: str
+    help_zh: str
+    module: str
+
+    def load(self) -> ModuleType:
+        """The stage's module (imports torch and the trainer library it uses)."""
+        return importlib.import_module(self.module)
+
+
+_STAGES = (
+    Stage("pt", "continued pre-training on raw text", "在纯文本上继续预训练", "tunelab.train.stages.causal_lm"),
+    Stage("sft", "supervised fine-tuning on conversations", "在对话数据上监督微调",
+          "tunelab.train.stages.causal_lm"),
+)
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
+IMPLEMENTED_STAGES: tuple[str, ...] = tuple(STAGES)
+
+
+def stage_help(zh: bool = False) -> str:
+    """``pt (continued ...), sft (...)``: the list help texts show (``zh``: in Chinese)."""
+    if zh:
+        return "；".join(f"{s.name}（{s.help_zh}）" for s in _STAGES)
+    return ", ".join(f"{s.name} ({s.help})" for s in _STAGES)
