@@ -71,6 +71,19 @@ def to_prompt(row: dict, spec: DatasetSpec, location: str, convert) -> PromptSam
     return PromptSample(prompt, answer, extras=dict(row), source=location)
 
 
+def check_columns(sample: PromptSample, required: dict[str, str]) -> None:
+    """Raise RowError when the prompt row lacks a column a reward function reads
+    (``required``: column -> why it is needed)."""
+    from tunelab.data.convert import RowError
+
+    for column, why in required.items():
+        value = sample.answer if column == "answer" else sample.extras.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            where = ("an 'answer' column, or the response column of alpaca rows / a final "
+                     "assistant turn") if column == "answer" else f"a '{column}' column"
+            raise RowError(f"no {column}: {why}; give the row {where}")
+
+
 def _prompt_messages(row: dict, spec: DatasetSpec, location: str, convert, placeholder: str) -> Conversation:
     """sharegpt/openai rows may end with the user turn (a pure prompt) or with an answer."""
     from tunelab.data.convert import RowError

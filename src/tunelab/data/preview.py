@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunelab.data.conversation import Conversation, TextSample
+from tunelab.data.conversation import Conversation, PromptSample, TextSample
 from tunelab.data.encode import IGNORE_INDEX, render
 from tunelab.data.encode_batch import encode_one
+from tunelab.data.encode_stages import prompt_text
 
 TRAIN_OPEN, TRAIN_CLOSE = "[[", "]]"
 _DIM, _RESET = "\033[2m", "\033[0m"
@@ -48,6 +49,8 @@ def preview_sample(sample: Conversation | TextSample, tokenizer=None, options: d
     view = SamplePreview(sample.describe())
     if tokenizer is None:
         return view
+    if isinstance(sample, PromptSample):
+        return _preview_prompt(sample, tokenizer, options, view)
     if isinstance(sample, Conversation):
         view.rendered = render(tokenizer, sample.to_chat_messages(options.get("default_system")),
                                tools=sample.chat_tools(), enable_thinking=options["enable_thinking"])
@@ -60,6 +63,19 @@ def preview_sample(sample: Conversation | TextSample, tokenizer=None, options: d
         view.tokens = len(value["input_ids"])
         view.trained = sum(1 for label in value["labels"] if label != IGNORE_INDEX)
         view.marked = mark_trained(tokenizer, value["input_ids"], value["labels"], colour)
+    return view
+
+
+def _preview_prompt(sample: PromptSample, tokenizer, options: dict, view: SamplePreview) -> SamplePreview:
+    """A prompt (grpo): the text the model answers from; nothing of it is trained."""
+    kind, value = encode_one(sample, tokenizer, options)
+    if kind == "bad":
+        view.note = f"skipped: {value.reason}"
+        return view
+    view.rendered = prompt_text(sample, tokenizer, options)
+    view.tokens = len(tokenizer(view.rendered, add_special_tokens=False)["input_ids"])
+    view.note = (f"prompt: {view.tokens} tokens; the completions are sampled during training and "
+                 "scored by the reward functions")
     return view
 
 
