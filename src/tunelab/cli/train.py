@@ -7,7 +7,7 @@ import sys
 
 from tunelab.cli.common import add_recipe_arguments, keys_epilog, load_recipe
 
-DESCRIPTION = """Train a model as the recipe says (stages pt and sft; lora, freeze, full; QLoRA).
+DESCRIPTION = """Train a model as the recipe says (the `stage` key's stages; lora, freeze, full; QLoRA).
 
 Going on from earlier work, two different things:
   resume_from_checkpoint=last      continue the SAME run (optimizer, scheduler, step, data position)

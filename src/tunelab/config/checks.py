@@ -64,6 +64,27 @@ def _single_key_problems(cfg: "Config") -> list[ConfigError]:
                               "remove it; use max_samples to train on part of a large dataset"))
     found += _output_dir_problems(cfg.output.output_dir)
     found += _deepspeed_problems(cfg.training.get("deepspeed"))
+    if cfg.method.stage == "grpo":
+        found += _grpo_problems(cfg)
+    return found
+
+
+def _grpo_problems(cfg: "Config") -> list[ConfigError]:
+    """Reward names (spelled right; the functions are imported when training starts) and
+    sampling that can tell a group's completions apart."""
+    from tunelab.rewards import allowed_text, name_problem
+
+    names = cfg.rl.reward_funcs or []
+    if not names:
+        return [_problem("reward_funcs", None, "stage grpo needs at least one reward function",
+                         allowed_text(), "e.g. reward_funcs: accuracy,format")]
+    found = [_problem("reward_funcs", name, why, allowed_text()) for name in names
+             if (why := name_problem(name))]
+    if not cfg.infer.do_sample or cfg.infer.temperature == 0:
+        key = "do_sample" if not cfg.infer.do_sample else "temperature"
+        found.append(_problem(key, getattr(cfg.infer, key), "grpo compares several sampled "
+                              "completions per prompt; greedy decoding makes them all the same",
+                              "do_sample: true and temperature > 0 (e.g. 1.0)"))
     return found
 
 
@@ -93,6 +114,21 @@ def check_can_train(cfg: "Config") -> None:
         raise ConfigError("DeepSpeed is not installed", where="key 'deepspeed'", key="deepspeed",
                           value=value, allowed="a DeepSpeed config once DeepSpeed is installed",
                           hint="run `pip install deepspeed`, or remove the key to train without it")
+    if cfg.method.stage == "grpo" and cfg.rl.use_vllm:
+        _check_vllm()
+
+
+def _check_vllm() -> None:
+    import torch
+
+    unusable = "use_vllm needs a CUDA GPU, and this machine has none" if not torch.cuda.is_available() \
+        else "use_vllm needs vLLM, which is not installed" if importlib.util.find_spec("vllm") is None \
+        else None
+    if unusable:
+        raise ConfigError(unusable, where="key 'use_vllm'", key="use_vllm", value=True,
+                          allowed="true on a CUDA machine with `pip install 'tunelab[vllm]'`",
+                          hint="remove use_vllm: grpo then generates with transformers (slower, "
+                               "any device)")
 
 
 def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:

@@ -55,6 +55,9 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        metrics = _stage_metrics(logs)
+        if metrics:
+            event["metrics"] = metrics
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
@@ -69,6 +72,18 @@ class RunEventsCallback(TrainerCallback):
             self.run.append_event({"type": "train_end", "step": state.global_step,
                                    "total_steps": state.max_steps,
                                    "elapsed_s": round(time.time() - self.start, 2)})
+
+
+# Logged values the event carries under its own names; every other number is a metric.
+_EVENT_KEYS = frozenset({"loss", "eval_loss", "learning_rate", "grad_norm", "epoch"})
+
+
+def _stage_metrics(logs: dict) -> dict:
+    """The trainer's other logged numbers under their own names (TRL's ``reward``,
+    ``rewards/<function>/mean``, ``kl``, ``completions/mean_length``, ...); a non-finite one
+    becomes null, as in the event itself."""
+    return {key: (value if math.isfinite(value) else None) for key, value in logs.items()
+            if key not in _EVENT_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _mark_nonfinite(event: dict) -> dict:
@@ -104,7 +119,10 @@ class LossProgressCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+            shown = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs.get('learning_rate', 0):.2e}"}
+            if isinstance(logs.get("reward"), (int, float)):  # online stages: the mean reward
+                shown["reward"] = f"{logs['reward']:.4f}"
+            self.bar.set_postfix(shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

@@ -111,7 +111,7 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     tokenizer = load_tokenizer(cfg.model)
     prepared = _prepare_data(cfg, tokenizer, args)
     run = RunDir(run_path)
-    plan = _plan(prepared, args)
+    plan = _plan(cfg, prepared, args)
     if resume:
         _announce_resume(resume, plan, args, cfg, run)
     # The Trainer seeds only when it is built, after the adapter weights were drawn.
@@ -126,14 +126,14 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
 
 
-def _plan(prepared: Any, args: Any) -> Any:
-    from tunelab.train.plan import plan_steps
+def _plan(cfg: "Config", prepared: Any, args: Any) -> Any:
+    from tunelab.train.plan import plan_for
 
-    return plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
-                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
-                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
-                      epochs=args.num_train_epochs, max_steps=args.max_steps,
-                      drop_last=args.dataloader_drop_last)
+    return plan_for(cfg, samples=prepared.stats.get("samples", len(prepared.train)),
+                    rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
+                    grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
+                    epochs=args.num_train_epochs, max_steps=args.max_steps,
+                    drop_last=args.dataloader_drop_last)
 
 
 def _announce_resume(resume: str, plan: Any, args: Any, cfg: "Config", run: RunDir) -> None:

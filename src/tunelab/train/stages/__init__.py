@@ -34,6 +34,8 @@ _STAGES = (
     Stage("pt", "continued pre-training on raw text", "在纯文本上继续预训练", "tunelab.train.stages.causal_lm"),
     Stage("sft", "supervised fine-tuning on conversations", "在对话数据上监督微调",
           "tunelab.train.stages.causal_lm"),
+    Stage("grpo", "group relative policy optimisation: sampled answers scored by reward functions",
+          "组相对策略优化：用奖励函数为采样的回答打分", "tunelab.train.stages.grpo"),
 )
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
