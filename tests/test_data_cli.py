@@ -61,12 +61,12 @@ def test_list_and_preview(workdir, tiny_chat_path):
 def test_stage_choices_are_the_implemented_stages(workdir, action):
     """Only stages training accepts are offered; a planned one (dpo) is refused up front."""
     helped = tunelab("data", action, "--help", cwd=workdir, home=workdir / "home")
-    assert "--stage {pt,sft}" in helped.stdout
+    assert "--stage {pt,sft,grpo}" in helped.stdout
     extra = ["--no-model"] if action == "preview" else []
     refused = tunelab("data", action, "good", "--stage", "dpo", *extra, cwd=workdir,
                       home=workdir / "home")
     assert refused.returncode == 2
-    assert "argument --stage: invalid choice: 'dpo' (choose from 'pt', 'sft')" in refused.stderr
+    assert "argument --stage: invalid choice: 'dpo' (choose from 'pt', 'sft', 'grpo')" in refused.stderr
     train = tunelab("train", "stage=dpo", "dataset=good", cwd=workdir, home=workdir / "home")
     assert train.returncode != 0 and "allowed: one of: pt, sft" in train.stderr  # the same set
     no_data = tunelab("train", "model_name_or_path=tunelab/tiny-chat", "output_dir=run",

@@ -225,7 +225,7 @@ def test_train_help_shows_groups_types_defaults_ranges_and_choices():
     assert "lora_dropout (float, default: 0.0) in [0, 1) when finetuning_type=lora" in text
     assert "learning_rate (float, default: 5e-05) >= 0" in text
     assert "lr_scheduler_type (str, default: 'linear') {linear, cosine," in text
-    assert "stage (str, default: 'sft') {pt, sft}" in text
+    assert "stage (str, default: 'sft') {pt, sft, grpo}" in text
     assert "warmup_steps (float, default: 0.0) >= 0 alias warmup_ratio" in text
     assert "save_total_limit (int|null, default: None) >= 1" in text
 
