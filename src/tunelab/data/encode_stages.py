@@ -2,13 +2,13 @@
 
 The ids are cut from one render of the whole conversation (as sft's are), so the prompt and
 answer tokens a preference stage scores are exactly the ones chat and serve will produce. The
-columns follow TRL's processed-dataset names (``prompt_ids``, ``chosen_ids``, ``rejected_ids``),
-so TRL's collators take them as they are.
+columns follow TRL's processed-dataset names (``prompt_ids``, ``chosen_ids``, ``rejected_ids``;
+``prompt_ids``, ``completion_ids``, ``label`` for KTO), so TRL's collators take them as they are.
 """
 
 from __future__ import annotations
 
-from tunelab.data.conversation import Conversation, Message, PreferenceSample
+from tunelab.data.conversation import Conversation, LabeledSample, Message, PreferenceSample
 from tunelab.data.encode import _require_fast, assistant_spans, label_tokens, render
 
 
@@ -59,6 +59,20 @@ def encode_pairwise(sample: PreferenceSample, tokenizer, options: dict) -> dict 
             "rejected_ids": rejected[:kept_answer]}
 
 
+def encode_unpaired(sample: LabeledSample, tokenizer, options: dict) -> dict | None:
+    """``{"prompt_ids", "completion_ids", "label"}`` (KTO's processed columns): the prompt and
+    the last answer of one render, cut to ``cutoff_len`` as pairs are; None when nothing fits."""
+    prompt, answer = split_answer(sample.conversation, tokenizer, enable_thinking=options["enable_thinking"],
+                                  default_system=options["default_system"])
+    if not answer:
+        return None
+    kept_prompt, kept_answer = fit_lengths(len(prompt), len(answer), options["cutoff_len"])
+    if kept_prompt <= 0 or kept_answer <= 0:
+        return None
+    return {"prompt_ids": prompt[len(prompt) - kept_prompt:], "completion_ids": answer[:kept_answer],
+            "label": sample.desirable}
+
+
 # sample kind -> encoder(sample, tokenizer, options) -> row dict or None (dropped by truncation).
-# The stages that read "unpaired" (kto) and "prompt" (ppo, grpo) samples add theirs here.
-STAGE_ENCODERS = {"pairwise": encode_pairwise}
+# The stages that read "prompt" samples (ppo, grpo) add theirs here.
+STAGE_ENCODERS = {"pairwise": encode_pairwise, "unpaired": encode_unpaired}

@@ -11,8 +11,16 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
+# Logged values that an event already carries under its own name (or that say nothing new).
+_EVENT_FIELDS = ("loss", "eval_loss", "learning_rate", "grad_norm", "epoch")
+
+
 class RunEventsCallback(TrainerCallback):
-    """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
+    """Appends one JSON line per logging step to the run's events.jsonl (main process only).
+
+    Besides loss, learning rate and throughput, an event keeps every other number the trainer
+    logged under the trainer's name, e.g. TRL's ``rewards/chosen`` and ``rewards/rejected``
+    (``eval_``-prefixed in eval events)."""
 
     def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run
@@ -55,6 +63,8 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        event.update({key: value for key, value in logs.items() if key not in _EVENT_FIELDS
+                      and key not in event and isinstance(value, (int, float))})
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):

@@ -34,6 +34,8 @@ _STAGES = (
     Stage("pt", "continued pre-training on raw text", "在纯文本上继续预训练", "tunelab.train.stages.causal_lm"),
     Stage("sft", "supervised fine-tuning on conversations", "在对话数据上监督微调",
           "tunelab.train.stages.causal_lm"),
+    Stage("kto", "KTO on answers tagged desirable or undesirable (kto_tag)",
+          "在标注为期望/不期望（kto_tag）的回答上做 KTO 偏好训练", "tunelab.train.stages.kto"),
 )
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
