@@ -139,6 +139,11 @@ def test_unpaired_rows_are_the_prompt_and_answer_of_one_render(tiny_chat_path):
     assert short["completion_ids"] == row["completion_ids"][:len(short["completion_ids"])]
     assert short["prompt_ids"] == row["prompt_ids"][-len(short["prompt_ids"]):]
     assert len(short["completion_ids"]) >= 6
+    # `tunelab data preview --stage kto` marks the answer as the trained part
+    from tunelab.data.preview import preview_sample
+
+    view = preview_sample(sample, tokenizer, {**options, "stage": "kto"})
+    assert view.marked == prompt + "[[" + full[len(prompt):] + "]]" and "[label] undesirable" in view.conversation
 
 
 def _bad_dataset(folder: Path) -> None:
