@@ -107,12 +107,20 @@ def test_qlora_4bit_kto_trains_on_cpu(tmp_path, tiny_chat_path, tunelab_env):
     out = tmp_path / "run"
     tunelab("train", "examples/tiny_lora_kto.yaml", f"model_name_or_path={tiny_chat_path}",
             f"output_dir={out}", "quantization_bit=4", "additional_target=null", "max_samples=16",
-            "max_steps=2", "logging_steps=1", "plot_loss=false", env=tunelab_env)
+            "max_steps=2", "logging_steps=1", "plot_loss=false", "pref_beta=0.5",
+            "kto_chosen_weight=2.0", env=tunelab_env)
     events = log_events(out)
     assert [e["step"] for e in events] == [1, 2]
     assert all(isinstance(e["rewards/chosen"], float) and isinstance(e["kl"], float) for e in events)
-    assert events[0]["loss"] == pytest.approx(0.5, abs=1e-6)
+    # step 1: every row's loss is 1 - sigmoid(0) = 0.5, a desirable one's weighed by 2
+    labels = [r["label"] for r in json.loads((demo_data_dir() / "kto_en_demo.json").read_text())[:8]]
+    expected = sum(0.5 * (2.0 if label else 1.0) for label in labels) / len(labels)
+    assert 0 < sum(labels) < 8 and events[0]["loss"] == pytest.approx(expected, abs=1e-6)
     assert (out / "adapter_model.safetensors").is_file()
+    # the recipe's keys reached TRL's config; TRL's own defaults (bf16, checkpointing) did not
+    args = torch.load(out / "training_args.bin", weights_only=False)
+    assert (args.beta, args.desirable_weight, args.undesirable_weight) == (0.5, 2.0, 1.0)
+    assert args.bf16 is False and args.gradient_checkpointing is False
 
 
 def test_unpaired_rows_are_the_prompt_and_answer_of_one_render(tiny_chat_path):
