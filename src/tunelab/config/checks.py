@@ -153,6 +153,12 @@ def _conflicts(cfg: "Config") -> list[ConfigError]:
     if d.packing and meth.stage not in ("pt", "sft"):
         found.append(_conflict("packing", "stage", f"packing applies to pt and sft, not {meth.stage}",
                                "remove packing or use stage: sft"))
+    batch = int(cfg.training_value("per_device_train_batch_size"))
+    if meth.stage == "kto" and batch < 2:
+        # KTO estimates its KL term from the other answers of the same micro-batch
+        found.append(_conflict("per_device_train_batch_size", "stage",
+                               f"stage kto needs at least 2 rows per micro-batch, got {batch}",
+                               "set per_device_train_batch_size: 2 or more"))
     return found
 
 

@@ -45,7 +45,8 @@ def to_labeled(row: dict, spec: DatasetSpec, location: str, convert) -> LabeledS
     if isinstance(tag, str) and tag.strip().lower() in _TRUE + _FALSE:
         tag = tag.strip().lower() in _TRUE
     if not isinstance(tag, bool) and tag not in (0, 1):
-        raise RowError(f"column '{name}' (kto_tag) must be true or false, got {tag!r:.40}")
+        raise RowError(f"column '{name}' (kto_tag) must be true (a desirable answer) or false "
+                       f"(an undesirable one), got {'null' if tag is None else repr(tag)[:40]}")
     return LabeledSample(convert(row, spec, location), bool(tag), source=location)
 
 

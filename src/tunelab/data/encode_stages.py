@@ -1,9 +1,10 @@
 """Samples of the post-training stages -> trainer rows, with the run's chat template.
 
-Pairs become token ids cut from one render of the whole conversation (as sft's are), so the
-prompt and answer tokens a preference stage scores are exactly the ones chat and serve will
-produce; the columns follow TRL's processed-dataset names (``prompt_ids``, ``chosen_ids``,
-``rejected_ids``), so TRL's collators take them as they are.
+Pairs and tagged answers become token ids cut from one render of the whole conversation (as
+sft's are), so the prompt and answer tokens a preference stage scores are exactly the ones chat
+and serve will produce; the columns follow TRL's processed-dataset names (``prompt_ids``,
+``chosen_ids``, ``rejected_ids``; ``prompt_ids``, ``completion_ids``, ``label`` for KTO), so TRL's
+collators take them as they are.
 
 Prompts (grpo) stay messages: GRPOTrainer renders them with the tokenizer's chat template (the
 run's) and ``add_generation_prompt``, which gives the same tokens as chat's prompt for them.
@@ -11,7 +12,8 @@ run's) and ``add_generation_prompt``, which gives the same tokens as chat's prom
 
 from __future__ import annotations
 
-from tunelab.data.conversation import Conversation, Message, PreferenceSample, PromptSample
+from tunelab.data.conversation import (Conversation, LabeledSample, Message, PreferenceSample,
+                                       PromptSample)
 from tunelab.data.convert import RowError
 from tunelab.data.encode import _require_fast, assistant_spans, label_tokens, render
 
@@ -94,6 +96,19 @@ def encode_prompt(sample: PromptSample, tokenizer, options: dict) -> dict:
             "answer": sample.answer}
 
 
+def encode_unpaired(sample: LabeledSample, tokenizer, options: dict) -> dict | None:
+    """``{"prompt_ids", "completion_ids", "label"}`` (KTO's processed columns): the prompt and
+    the last answer of one render, cut to ``cutoff_len`` as pairs are; None when nothing fits."""
+    prompt, answer = split_answer(sample.conversation, tokenizer, enable_thinking=options["enable_thinking"],
+                                  default_system=options["default_system"])
+    if not answer:
+        return None
+    kept_prompt, kept_answer = fit_lengths(len(prompt), len(answer), options["cutoff_len"])
+    if kept_prompt <= 0 or kept_answer <= 0:
+        return None
+    return {"prompt_ids": prompt[len(prompt) - kept_prompt:], "completion_ids": answer[:kept_answer],
+            "label": sample.desirable}
+
+
 # sample kind -> encoder(sample, tokenizer, options) -> row dict or None (dropped by truncation).
-# The stage that reads "unpaired" (kto) samples adds its encoder here.
-STAGE_ENCODERS = {"pairwise": encode_pairwise, "prompt": encode_prompt}
+STAGE_ENCODERS = {"pairwise": encode_pairwise, "unpaired": encode_unpaired, "prompt": encode_prompt}

@@ -223,9 +223,12 @@ def _build(cfg, tokenizer, stage: str, fp: str, info: TemplateInfo | None) -> Pr
 
 def _token_counts(rows: list) -> dict:
     """Tokens fed and tokens trained (the first label of a row is never a target)."""
-    if rows and "prompt_ids" in rows[0]:  # pairs: each side is fed once with the prompt
+    if rows and "chosen_ids" in rows[0]:  # pairs: each side is fed once with the prompt
         total = sum(2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in rows)
         return {"total_tokens": total, "trainable_tokens": total - sum(2 * len(r["prompt_ids"]) for r in rows)}
+    if rows and "completion_ids" in rows[0]:  # tagged answers (kto): prompt + answer once each
+        trained = sum(len(r["completion_ids"]) for r in rows)
+        return {"total_tokens": trained + sum(len(r["prompt_ids"]) for r in rows), "trainable_tokens": trained}
     if not rows or "labels" not in rows[0]:
         return {"total_tokens": sum(len(r.get("input_ids", ())) for r in rows), "trainable_tokens": 0}
     total = sum(len(r["input_ids"]) for r in rows)

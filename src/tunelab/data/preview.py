@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunelab.data.conversation import Conversation, PromptSample, TextSample
+    if isinstance(sample, PromptSample):
+        return _preview_prompt(sample, tokenizer, options, view)
+    conv = sample.conversation if isinstance(sample, LabeledSample) else sample
+    if isinstance(conv, Conversation):
+        view.rendered = render(tokenizer, conv.to_chat_messages(options.get("default_system")),
+                               tools=conv.chat_tools(), enable_thinking=options["enable_thinking"])
 from tunelab.data.encode import IGNORE_INDEX, render
 from tunelab.data.encode_batch import encode_one
 from tunelab.data.encode_stages import prompt_text
@@ -43,8 +48,8 @@ def mark_trained(tokenizer, ids: list[int], labels: list[int], colour: bool = Fa
     return "".join(pieces)
 
 
-def preview_sample(sample: Conversation | TextSample, tokenizer=None, options: dict | None = None,
-                   colour: bool = False) -> SamplePreview:
+def preview_sample(sample: Conversation | TextSample | LabeledSample | PromptSample, tokenizer=None,
+                   options: dict | None = None, colour: bool = False) -> SamplePreview:
     """The parsed sample, and with a tokenizer its rendered text and trained tokens."""
     view = SamplePreview(sample.describe())
     if tokenizer is None:
@@ -54,15 +59,22 @@ def preview_sample(sample: Conversation | TextSample, tokenizer=None, options: d
     if isinstance(sample, Conversation):
         view.rendered = render(tokenizer, sample.to_chat_messages(options.get("default_system")),
                                tools=sample.chat_tools(), enable_thinking=options["enable_thinking"])
+
+
+    conv = sample.conversation if isinstance(sample, LabeledSample) else sample
+    if isinstance(conv, Conversation):
+        view.rendered = render(tokenizer, conv.to_chat_messages(options.get("default_system")),
+                               tools=conv.chat_tools(), enable_thinking=options["enable_thinking"])
     kind, value = encode_one(sample, tokenizer, options)
     if kind == "bad":
         view.note = f"skipped: {value.reason}"
     elif kind == "dropped":
         view.note = f"dropped: no answer token left within cutoff_len={options['cutoff_len']}"
     else:
-        view.tokens = len(value["input_ids"])
-        view.trained = sum(1 for label in value["labels"] if label != IGNORE_INDEX)
-        view.marked = mark_trained(tokenizer, value["input_ids"], value["labels"], colour)
+        ids, labels = _ids_and_labels(value)
+        view.tokens = len(ids)
+        view.trained = sum(1 for label in labels if label != IGNORE_INDEX)
+        view.marked = mark_trained(tokenizer, ids, labels, colour)
     return view
 
 
@@ -77,6 +89,14 @@ def _preview_prompt(sample: PromptSample, tokenizer, options: dict, view: Sample
     view.note = (f"prompt: {view.tokens} tokens; the completions are sampled during training and "
                  "scored by the reward functions")
     return view
+
+
+def _ids_and_labels(row: dict) -> tuple[list[int], list[int]]:
+    """The fed ids and their labels; a kto row is its prompt, then the tagged answer it scores."""
+    if "completion_ids" in row:
+        prompt = row["prompt_ids"]
+        return prompt + row["completion_ids"], [IGNORE_INDEX] * len(prompt) + row["completion_ids"]
+    return row["input_ids"], row["labels"]
 
 
 def format_preview(location: str, view: SamplePreview) -> str:

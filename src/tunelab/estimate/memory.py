@@ -1,8 +1,9 @@
 """Know before you train: peak accelerator memory of a recipe, from the model's config alone.
 
 ``estimate_memory(cfg)`` prices weights, adapters, gradients, optimizer state, activations,
-logits and framework overhead (see ``parts`` for each formula), says whether the total fits
-the device, and when it does not, proposes recipe changes with their own estimates. It is pure
+logits and framework overhead (see ``parts`` for each formula), plus the reference model, reward
+model and generation cache of the post-training stages (see ``stages``); it says whether the
+total fits the device, and when it does not, proposes recipe changes with their own estimates. It is pure
 and fast (the model is counted on the meta device and cached), so a UI can call it on every
 change. It returns data only; ``tunelab.cli.format_estimate`` turns it into text.
 """
@@ -17,6 +18,7 @@ from tunelab.estimate.advice import Suggestion, suggest_changes
 from tunelab.estimate.parts import price
 from tunelab.estimate.plan import Plan, plan_from_config
 from tunelab.estimate.shape import ModelShape, load_model_config, shape_of
+from tunelab.estimate.stages import stage_notes
 from tunelab.sizes import parse_size as _parse_size
 
 if TYPE_CHECKING:
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 
 ACCURACY_NOTE = ("accuracy: checked against the measured peak memory of CPU training steps "
                  "(BENCHMARKS.md); not yet measured on a GPU")
-COMPONENTS = ("weights", "adapter", "gradients", "optimizer", "activations", "logits", "overlap",
-              "overhead")
+COMPONENTS = ("weights", "adapter", "reference", "reward_model", "gradients", "optimizer",
+              "generation", "activations", "logits", "overlap", "overhead")
 
 
 @dataclass
@@ -34,8 +36,11 @@ class MemoryEstimate:
 
     weights: int
     adapter: int
+    reference: int
+    reward_model: int
     gradients: int
     optimizer: int
+    generation: int
     activations: int
     logits: int
     overlap: int
@@ -105,7 +110,7 @@ def _notes(plan: Plan) -> list[str]:
              ACCURACY_NOTE]
     if plan.attention == "fa2":
         notes.insert(0, "fa2 is priced like SDPA (neither keeps the seq^2 score matrix)")
-    return notes
+    return stage_notes(plan) + notes
 
 
 def detect_device_memory() -> int | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError
+from tunelab.estimate.shape import ModelShape
+from tunelab.estimate.stages import stage_settings
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -47,6 +49,17 @@ class Plan:
     offload_optimizer: bool = False
     offload_params: bool = False
     num_gpus: int = 1
+    # post-training stages (see estimate.stages)
+    stage: str = "sft"
+    sequences: int = 1  # sequences one row feeds with gradients: 2 for rm/dpo pairs
+    completion_len: int = 0  # grpo: sampled tokens after the cutoff_len prompt
+    reference: str = "none"  # none | policy (adapter disabled, or a copy) | model (ref_model)
+    reference_bit: int | None = None
+    reference_shape: ModelShape | None = None
+    reward_model: str = "none"  # ppo: none | full | lora | api
+    reward_bit: int | None = None
+    reward_shape: ModelShape | None = None
+    reward_adapter_bytes: int | None = None
 
     @property
     def weight_bytes(self) -> int:
@@ -58,9 +71,19 @@ class Plan:
         return 2 if self.weight_bytes == 2 or self.mixed_precision else 4
 
     @property
+    def seq_len(self) -> int:
+        """Tokens of one sequence: cutoff_len, plus the sampled answer for grpo."""
+        return self.cutoff_len + self.completion_len
+
+    @property
+    def rows(self) -> int:
+        """Sequences in one micro-batch: the rows, times 2 for pairs, times num_generations."""
+        return self.batch_size * self.sequences
+
+    @property
     def tokens(self) -> int:
-        """Tokens in one micro-batch on one device (rows padded or packed to cutoff_len)."""
-        return self.batch_size * self.cutoff_len
+        """Tokens in one micro-batch on one device (sequences padded or packed to seq_len)."""
+        return self.rows * self.seq_len
 
 
 def plan_from_config(cfg: "Config", num_gpus: int = 1) -> Plan:
@@ -91,6 +114,7 @@ def plan_from_config(cfg: "Config", num_gpus: int = 1) -> Plan:
         optim=str(cfg.training_value("optim")),
         num_gpus=num_gpus,
         **zero,
+        **stage_settings(cfg),
     )
 
 

@@ -11,8 +11,16 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
+# Logged values that an event already carries under its own name (or that say nothing new).
+_EVENT_FIELDS = ("loss", "eval_loss", "learning_rate", "grad_norm", "epoch")
+
+
 class RunEventsCallback(TrainerCallback):
-    """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
+    """Appends one JSON line per logging step to the run's events.jsonl (main process only).
+
+    Besides loss, learning rate and throughput, an event keeps every other number the trainer
+    logged under the trainer's name, e.g. TRL's ``rewards/chosen`` and ``rewards/rejected``
+    (``eval_``-prefixed in eval events)."""
 
     def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run

@@ -36,6 +36,8 @@ _STAGES = (
           "tunelab.train.stages.causal_lm"),
     Stage("grpo", "group relative policy optimisation: sampled answers scored by reward functions",
           "组相对策略优化：用奖励函数为采样的回答打分", "tunelab.train.stages.grpo"),
+    Stage("kto", "KTO on answers tagged desirable or undesirable (kto_tag)",
+          "在标注为期望/不期望（kto_tag）的回答上做 KTO 偏好训练", "tunelab.train.stages.kto"),
 )
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}

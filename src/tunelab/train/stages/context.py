@@ -34,12 +34,16 @@ class StageContext:
 
         A TrainingArguments key the recipe leaves unset keeps transformers' default (the one
         ``--help`` shows), not the one TRL's config chooses (learning_rate 1e-6, bf16 on,
-        gradient_checkpointing on: the model was already prepared for that key).
+        gradient_checkpointing on: the model was already prepared for that key, by
+        ``prepare_for_training`` from the recipe's own key).
         """
         from tunelab.train.workflow import build_arguments
 
-        return build_arguments(config_class, {**hf_defaults_changed_by(config_class),
-                                              **self.training_kwargs, **stage_values})
+        kwargs = hf_defaults_changed_by(config_class)
+        if self.cfg.method.gradient_checkpointing:
+            # TRL switches it off around reference forwards and back on with these kwargs
+            kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        return build_arguments(config_class, {**kwargs, **self.training_kwargs, **stage_values})
 
     def finish(self, trainer: Any) -> Any:
         """The trainer with transformers' console printer removed (our progress line replaces it)."""
