@@ -84,7 +84,7 @@ def _zero(config: dict) -> Sharding:
         raise ConfigError("zero_optimization must be a mapping", where="key 'deepspeed'", key="deepspeed")
     stage = zero.get("stage", 0)
     if stage != "auto" and (isinstance(stage, bool) or stage not in ZERO_STAGES):
-        raise ConfigError(f"unknown ZeRO stage {stage!r}", where="key 'deepspeed'", key="deepspeed",
+        raise ConfigError(f"unknown ZeRO stage {stage!r}; allowed: 0, 1, 2, 3 or \"auto\"", where="key 'deepspeed'", key="deepspeed",
                           value=stage, allowed="zero_optimization.stage 0, 1, 2, 3 or \"auto\"")
     return Sharding("deepspeed", None if stage == "auto" else stage,
                     _offloaded(zero.get("offload_optimizer")), _offloaded(zero.get("offload_param")))
@@ -105,7 +105,8 @@ def fsdp_words(value: Any) -> list[str]:
                               key="fsdp", value=value, allowed=", ".join(FSDP_WORDS),
                               hint="use full_shard (or shard_grad_op to keep weights whole after forward)")
         if word not in FSDP_WORDS:
-            raise ConfigError(f"'{word}' is not an FSDP option", where="key 'fsdp'", key="fsdp",
+            raise ConfigError(f"'{word}' is not an FSDP option; allowed: words among "
+                              + ", ".join(FSDP_WORDS) + " (or true)", where="key 'fsdp'", key="fsdp",
                               value=value, allowed="words among " + ", ".join(FSDP_WORDS))
     return words
 
@@ -119,13 +120,14 @@ def _check_fsdp_config(config: dict) -> dict:
         close = difflib.get_close_matches(unknown[0], FSDP_CONFIG_KEYS, n=1)
         raise ConfigError(f"unknown fsdp_config key '{unknown[0]}'", where="key 'fsdp_config'",
                           key="fsdp_config", allowed=", ".join(FSDP_CONFIG_KEYS),
-                          hint=f"did you mean '{close[0]}'?" if close else None)
+                          hint=f"did you mean '{close[0]}'?" if close else
+                          "known keys: " + ", ".join(FSDP_CONFIG_KEYS))
     rules = {"version": ((2, "2"), "2 (FSDP1 is deprecated in transformers; TuneLab runs FSDP2)"),
              "auto_wrap_policy": (WRAP_POLICIES, ", ".join(WRAP_POLICIES)),
              "state_dict_type": (STATE_DICT_TYPES, ", ".join(STATE_DICT_TYPES))}
     for name, (allowed, text) in rules.items():
         if name in config and config[name] not in allowed:
-            raise ConfigError(f"fsdp_config {name}={config[name]!r} is not supported",
+            raise ConfigError(f"fsdp_config {name}={config[name]!r} is not supported; allowed: {text}",
                               where="key 'fsdp_config'", key="fsdp_config", allowed=text)
     return config
 

@@ -42,7 +42,7 @@ def package_problems(cfg: "Config") -> list[ConfigError]:
                             "or remove the key to train without it"))
     if training.get("use_liger_kernel") and _missing("liger_kernel"):
         found.append(_needs("use_liger_kernel", True, "liger-kernel is not installed",
-                            "run `pip install liger-kernel` on a CUDA machine, or remove the key"))
+                            "run `pip install liger-kernel` (tunelab[liger]) on a CUDA machine, or remove the key"))
     optim = str(training.get("optim", ""))
     if any(mark in optim for mark in BNB_OPTIMIZERS) and _missing("bitsandbytes"):
         found.append(_needs("optim", optim, f"optimizer {optim} needs bitsandbytes",
