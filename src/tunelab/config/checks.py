@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunelab.config.distributed import sharding_problems
 from tunelab.config.spec import KeySpec, describe_keys
 from tunelab.errors import ConfigError
 
@@ -63,7 +64,7 @@ def _single_key_problems(cfg: "Config") -> list[ConfigError]:
         found.append(_problem("streaming", True, "streaming datasets are not supported yet", "false",
                               "remove it; use max_samples to train on part of a large dataset"))
     found += _output_dir_problems(cfg.output.output_dir)
-    found += _deepspeed_problems(cfg.training.get("deepspeed"))
+    found += sharding_problems(cfg)
     if cfg.method.stage == "grpo":
         found += _grpo_problems(cfg)
     return found
@@ -99,21 +100,14 @@ def _output_dir_problems(output_dir: str | None) -> list[ConfigError]:
     return []
 
 
-def _deepspeed_problems(value: Any) -> list[ConfigError]:
-    if isinstance(value, str) and not value.strip().startswith("{") and not Path(value).is_file():
-        return [_problem("deepspeed", value, f"config file {value} not found",
-                         "a DeepSpeed JSON file or a mapping")]
-    return []
-
-
 def check_can_train(cfg: "Config") -> None:
     """Raise ConfigError when this machine lacks what the recipe needs to train (other commands,
     e.g. estimating a DeepSpeed recipe for another machine, do not need it)."""
-    value = cfg.training.get("deepspeed")
-    if value is not None and importlib.util.find_spec("deepspeed") is None:
-        raise ConfigError("DeepSpeed is not installed", where="key 'deepspeed'", key="deepspeed",
-                          value=value, allowed="a DeepSpeed config once DeepSpeed is installed",
-                          hint="run `pip install deepspeed`, or remove the key to train without it")
+    from tunelab.config.machine import machine_problems
+
+    problems = machine_problems(cfg)
+    if problems:
+        raise ConfigError.combine(problems, where=cfg.source)
     if cfg.method.stage == "grpo" and cfg.rl.use_vllm:
         _check_vllm()
 

@@ -97,9 +97,12 @@ def activation_bytes(plan: Plan, shape: ModelShape, lora_targets: set[str]) -> t
     eager = plan.rows * shape.num_heads * plan.seq_len**2 * (4 + cb) if plan.attention == "eager" else 0
     outside = 5 * h * tokens * cb  # embedding output, final norm, head input
     if plan.gradient_checkpointing:
-        # layer inputs are kept; one layer at a time is recomputed in full during backward
-        total = shape.num_layers * h * tokens * cb + per_layer + eager + outside
-        how = f"checkpointed: {shape.num_layers} layer inputs + 1 layer recomputed"
+        # layer inputs are kept (in CPU RAM when offloaded); one layer at a time is recomputed
+        # in full during backward
+        inputs = 0 if plan.offload_activations else shape.num_layers * h * tokens * cb
+        total = inputs + per_layer + eager + outside
+        kept = "in CPU RAM" if plan.offload_activations else "kept"
+        how = f"checkpointed: {shape.num_layers} layer inputs {kept} + 1 layer recomputed"
     else:
         layers = activation_layers(plan, shape)
         total = layers * (per_layer + eager) + outside
@@ -116,13 +119,12 @@ def _sequences_text(plan: Plan) -> str:
 
 
 def logit_tokens(plan: Plan) -> int:
-    """Tokens whose logits are alive at once: one loss chunk with the chunked loss, else all.
-
-    The chunked loss runs on one process only (pt and sft); multi-process runs use the model's
-    own loss."""
-    if plan.chunked_loss and plan.num_gpus == 1 and plan.stage in ("pt", "sft"):
-        return min(plan.tokens, LOSS_CHUNK_TOKENS)
-    return plan.tokens
+    """Tokens whose logits are alive at once: one loss chunk with the chunked loss (single
+    process, DDP and FSDP alike) or Liger's fused cross-entropy, else all (``Plan.own_loss``).
+    The chunked loss is pt's and sft's; the TRL stages compute their own log-probs."""
+    if plan.own_loss or plan.stage not in ("pt", "sft"):
+        return plan.tokens
+    return min(plan.tokens, LOSS_CHUNK_TOKENS)
 
 
 def logit_bytes(plan: Plan, shape: ModelShape) -> tuple[int, str]:

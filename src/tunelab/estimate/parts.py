@@ -112,7 +112,8 @@ def optimizer_bytes(plan: Plan, trainable: int, param_bytes: int) -> tuple[int, 
     state_bytes = 1 if "8bit" in name else 4 if "32bit" in name else param_bytes
     master = 0
     if plan.zero_stage and param_bytes == 2:
-        # DeepSpeed keeps fp32 master weights and fp32 states for half-precision params
+        # DeepSpeed keeps fp32 master weights and fp32 states for half-precision params (and
+        # accelerate's FSDP2 upcasts trained half-precision params to fp32 under mixed precision)
         master, state_bytes = 4, 4
     total = trainable * (states * state_bytes + master)
     paged = ", paged (can spill to CPU)" if name.startswith("paged") else ""
@@ -250,7 +251,7 @@ def _overhead_extra(plan: Plan) -> str:
     if plan.quantization_bit:
         text += " + dequantized weight buffer"
     if plan.zero_stage >= 3:
-        text += " + gathered ZeRO-3 layers"
+        text += f" + gathered {sharding_name(plan)} layers"
     if plan.num_gpus > 1 and not plan.zero_stage:
         text += " + DDP gradient buckets"
     return text
@@ -260,7 +261,14 @@ def _zero_detail(plan: Plan) -> str:
     if not plan.zero_stage:
         return ""
     where = "offloaded to CPU" if plan.offload_optimizer else f"sharded over {plan.num_gpus} GPU(s)"
-    return f", ZeRO-{plan.zero_stage} {where}"
+    return f", {sharding_name(plan)} {where}"
+
+
+def sharding_name(plan: Plan) -> str:
+    """ZeRO-N, or FSDP's name for the same sharding (full_shard ~ ZeRO-3, shard_grad_op ~ ZeRO-2)."""
+    if plan.sharding_engine == "fsdp":
+        return "FSDP2 " + ("full_shard" if plan.zero_stage >= 3 else "shard_grad_op")
+    return f"ZeRO-{plan.zero_stage}"
 
 
 def _adapter_detail(plan: Plan, adapter_params: int) -> str:

@@ -11,9 +11,6 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
-# Logged values that an event already carries under its own name (or that say nothing new).
-_EVENT_FIELDS = ("loss", "eval_loss", "learning_rate", "grad_norm", "epoch")
-
 
 class RunEventsCallback(TrainerCallback):
     """Appends one JSON line per logging step to the run's events.jsonl (main process only).
