@@ -8,12 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-    if isinstance(sample, PromptSample):
-        return _preview_prompt(sample, tokenizer, options, view)
-    conv = sample.conversation if isinstance(sample, LabeledSample) else sample
-    if isinstance(conv, Conversation):
-        view.rendered = render(tokenizer, conv.to_chat_messages(options.get("default_system")),
-                               tools=conv.chat_tools(), enable_thinking=options["enable_thinking"])
+from tunelab.data.conversation import Conversation, LabeledSample, PromptSample, TextSample
 from tunelab.data.encode import IGNORE_INDEX, render
 from tunelab.data.encode_batch import encode_one
 from tunelab.data.encode_stages import prompt_text
@@ -56,11 +51,6 @@ def preview_sample(sample: Conversation | TextSample | LabeledSample | PromptSam
         return view
     if isinstance(sample, PromptSample):
         return _preview_prompt(sample, tokenizer, options, view)
-    if isinstance(sample, Conversation):
-        view.rendered = render(tokenizer, sample.to_chat_messages(options.get("default_system")),
-                               tools=sample.chat_tools(), enable_thinking=options["enable_thinking"])
-
-
     conv = sample.conversation if isinstance(sample, LabeledSample) else sample
     if isinstance(conv, Conversation):
         view.rendered = render(tokenizer, conv.to_chat_messages(options.get("default_system")),

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import ConfigError
 from tunelab.estimate.shape import ModelShape
 from tunelab.estimate.stages import stage_settings
 
@@ -130,7 +129,6 @@ def plan_from_config(cfg: "Config", num_gpus: int = 1) -> Plan:
         cutoff_len=int(d.cutoff_len),
         optim=str(cfg.training_value("optim")),
         num_gpus=num_gpus,
-        **zero,
         **stage_settings(cfg),
         **_sharding_settings(cfg),
     )
