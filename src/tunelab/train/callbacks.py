@@ -11,6 +11,10 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
+# Logged values an event carries under its own names; every other number goes under "metrics".
+_EVENT_KEYS = frozenset({"loss", "eval_loss", "learning_rate", "grad_norm", "epoch"})
+
+
 class RunEventsCallback(TrainerCallback):
     """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
 
@@ -55,6 +59,10 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        metrics = {key: value for key, value in logs.items() if key not in _EVENT_KEYS
+                   and isinstance(value, (int, float)) and not isinstance(value, bool)}
+        if metrics:  # a stage's own numbers (TRL's rewards/chosen, rewards/margins, ...)
+            event["metrics"] = _mark_nonfinite(metrics)
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
