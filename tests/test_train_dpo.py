@@ -89,13 +89,16 @@ def dpo_run(tmp_path_factory, tunelab_home):
 
 
 def test_lora_dpo_learns_to_prefer_the_chosen_answers_it_never_saw(dpo_run):
-    from peft import AutoPeftModelForCausalLM
-    from transformers import AutoTokenizer
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunelab.model import resolve_model_path
 
     run, stdout = dpo_run
     assert "reference model: the base model with the adapter disabled (no second copy" in stdout
     tokenizer = AutoTokenizer.from_pretrained(run)
-    policy = AutoPeftModelForCausalLM.from_pretrained(run).eval()
+    base = AutoModelForCausalLM.from_pretrained(resolve_model_path("tunelab/tiny-chat"))
+    policy = PeftModel.from_pretrained(base, run).eval()
     after = margins(policy, tokenizer, HELD_OUT)
     with policy.disable_adapter():
         before = margins(policy, tokenizer, HELD_OUT)
@@ -210,5 +213,6 @@ def test_a_pair_whose_answers_are_equal_is_named_with_file_row_and_reason(tmp_pa
                    "max_steps=1", f"output_dir={tmp_path / 'run'}", "plot_loss=false",
                    env=tunelab_env, check=False)
     text = proc.stdout + proc.stderr
-    assert "bad_pairs.json" in text and "row 6" in text, text[-3000:]
-    assert "the chosen and rejected answers are the same" in text
+    # The file and its 1-based row (the sixth pair), then the reason.
+    assert "bad_pairs.json:6: the chosen and rejected answers are the same" in text, text[-3000:]
+    assert "bad_pairs: 7/8 rows usable, 1 skipped" in text
