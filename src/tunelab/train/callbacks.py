@@ -11,8 +11,18 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
+# Log keys the event names itself (or that only repeat its fields).
+_EVENT_KEYS = {"loss", "eval_loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen",
+               "train_tokens_per_second", "train_runtime", "train_samples_per_second",
+               "train_steps_per_second", "total_flos", "train_loss"}
+
+
 class RunEventsCallback(TrainerCallback):
-    """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
+    """Appends one JSON line per logging step to the run's events.jsonl (main process only).
+
+    Every other number the trainer logs (a stage's own metrics, such as a reward model's
+    ``accuracy`` and ``margin``) goes under ``"metrics"``, named as the trainer logs it.
+    """
 
     def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run
@@ -55,6 +65,10 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        metrics = {key: value for key, value in logs.items() if key not in _EVENT_KEYS
+                   and isinstance(value, (int, float)) and not isinstance(value, bool)}
+        if metrics:
+            event["metrics"] = _mark_nonfinite(metrics)
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
@@ -104,7 +118,10 @@ class LossProgressCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+            shown = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs.get('learning_rate', 0):.2e}"}
+            if "accuracy" in logs:  # a preference stage: how often the chosen answer wins
+                shown["acc"] = f"{logs['accuracy']:.2f}"
+            self.bar.set_postfix(**shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

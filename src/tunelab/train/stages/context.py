@@ -11,6 +11,20 @@ if TYPE_CHECKING:
     from tunelab.runs import RunDir
 
 
+def hf_defaults_changed_by(config_class: type) -> dict[str, Any]:
+    """TrainingArguments' own defaults of the fields whose default ``config_class`` changes."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    def defaults(cls: type) -> dict[str, Any]:
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+    hf = defaults(TrainingArguments)
+    return {name: hf[name] for name, value in defaults(config_class).items()
+            if name in hf and value != hf[name]}
+
+
 @dataclass
 class StageContext:
     """The recipe, the model ready for training (adapters attached), its tokenizer with the
@@ -30,10 +44,13 @@ class StageContext:
 
     def trl_config(self, config_class: type, **stage_values: Any) -> Any:
         """A TRL config (``DPOConfig``, ``KTOConfig``, ...) with the run's TrainingArguments
-        values plus the stage's own; a value TRL rejects becomes a ConfigError."""
+        values plus the stage's own; a value TRL rejects becomes a ConfigError. A key the recipe
+        leaves unset keeps Hugging Face's default, as in sft, where TRL chose another (TRL turns
+        on bf16 and gradient checkpointing and raises the learning rate by default)."""
         from tunelab.train.workflow import build_arguments
 
-        return build_arguments(config_class, {**self.training_kwargs, **stage_values})
+        kwargs = {**hf_defaults_changed_by(config_class), **self.training_kwargs, **stage_values}
+        return build_arguments(config_class, kwargs)
 
     def finish(self, trainer: Any) -> Any:
         """The trainer with transformers' console printer removed (our progress line replaces it)."""
