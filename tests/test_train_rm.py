@@ -266,10 +266,11 @@ def test_kto_and_prompt_samples_preview_their_own_shape(tiny_chat_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_path)
     options = {"cutoff_len": 64, "enable_thinking": True, "default_system": None}
     conv = Conversation([Message("user", "hi"), Message("assistant", "hello there")])
-    labeled = format_preview("r", preview_sample(LabeledSample(conv, False), tokenizer, options))
+    labeled = format_preview("r", preview_sample(LabeledSample(conv, False), tokenizer,
+                                                 {**options, "stage": "kto"}))
     assert "--- undesirable answer: tokens:" in labeled and "[[hello there<|im_end|>\n]]" in labeled
     prompt = preview_sample(PromptSample(Conversation([Message("user", "2+2?")]), answer="4"),
-                            tokenizer, options)
+                            tokenizer, {**options, "stage": "grpo"})
     (side,) = prompt.sides
     assert side.trained == 0 and "[[" not in side.marked
     assert side.marked.endswith("<|im_start|>assistant\n") and "[reference answer] 4" in prompt.conversation
@@ -335,3 +336,16 @@ def test_reward_trainer_rows_are_the_templates_own_tokens(pairs_dir, tiny_chat_p
         for side in ("chosen", "rejected"):
             text = whole_text(tokenizer, pair["instruction"], pair[side])
             assert row[f"{side}_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_board_preview_shows_both_sides_of_a_pair(pairs_dir, tiny_chat_path, tmp_path):
+    from tunelab.ui.train_actions import preview_dataset
+
+    recipe = {"model_name_or_path": str(tiny_chat_path), "stage": "rm", "dataset": "pairs",
+              "dataset_dir": str(pairs_dir), "output_dir": str(tmp_path / "run")}
+    page = preview_dataset(recipe, 0, 2, "en")
+    row = learnable_pairs()[0]
+    assert page.count("<pre class='preview-row'>") == 4
+    assert page.count("<b>chosen</b>") == 2 and page.count("<b>rejected</b>") == 2
+    assert f"<mark class='trained'>{row['chosen']}&lt;|im_end|&gt;\n</mark>" in page
+    assert f"<mark class='trained'>{row['rejected']}&lt;|im_end|&gt;\n</mark>" in page

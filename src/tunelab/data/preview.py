@@ -2,9 +2,9 @@
 
 Used by ``tunelab data preview`` and the board. Trained text is wrapped in ``[[ ]]`` so the
 view works in any terminal and in logs; colour (dim prompt) is only an extra on a TTY. A sample
-shows one marked text per side: one for pt/sft, ``chosen`` and ``rejected`` for a preference
-pair (rm, dpo), the labelled answer for kto, and the prompt alone for ppo/grpo (whose answers
-the model writes during training).
+shows one marked text per side, cut by the stage's own encoder: one for pt/sft, ``chosen`` and
+``rejected`` for a preference pair (rm, dpo), the tagged answer for kto, and the prompt alone
+for grpo (whose answers the model writes during training).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 from tunelab.data.conversation import (Conversation, LabeledSample, PreferenceSample, PromptSample,
                                        TextSample)
-from tunelab.data.convert import RowError
 from tunelab.data.encode import IGNORE_INDEX, render
 from tunelab.data.encode_batch import encode_one
-from tunelab.data.encode_stages import fit_lengths, split_answer
+from tunelab.data.encode_stages import prompt_text
 
 TRAIN_OPEN, TRAIN_CLOSE = "[[", "]]"
 _DIM, _RESET = "\033[2m", "\033[0m"
@@ -35,12 +34,27 @@ class MarkedText:
 
 @dataclass
 class SamplePreview:
-    """One sample as the model will see it."""
+    """One sample as the model will see it: ``sides`` holds each text it is fed."""
 
     conversation: str
     rendered: str | None = None
     sides: list[MarkedText] = field(default_factory=list)
     note: str | None = None
+
+    @property
+    def marked(self) -> str | None:
+        """The marked text of a one-sided sample (None for a pair)."""
+        return self.sides[0].marked if len(self.sides) == 1 else None
+
+    @property
+    def tokens(self) -> int:
+        """Tokens fed, over every side."""
+        return sum(side.tokens for side in self.sides)
+
+    @property
+    def trained(self) -> int:
+        """Tokens trained, over every side."""
+        return sum(side.trained for side in self.sides)
 
 
 def mark_trained(tokenizer, ids: list[int], labels: list[int], colour: bool = False) -> str:
@@ -58,85 +72,61 @@ def mark_trained(tokenizer, ids: list[int], labels: list[int], colour: bool = Fa
 
 
 def _side(tokenizer, label: str | None, prompt: list[int], answer: list[int], colour: bool) -> MarkedText:
-    ids = prompt + answer
-    labels = [IGNORE_INDEX] * len(prompt) + answer
-    return MarkedText(label, mark_trained(tokenizer, ids, labels, colour) if ids else "", len(ids), len(answer))
+    """A prompt (not trained) followed by an answer (trained)."""
+    ids, labels = prompt + answer, [IGNORE_INDEX] * len(prompt) + answer
+    return MarkedText(label, mark_trained(tokenizer, ids, labels, colour) if ids else "", len(ids),
+                      len(answer))
 
 
 def preview_sample(sample, tokenizer=None, options: dict | None = None,
                    colour: bool = False) -> SamplePreview:
-    """The parsed sample, and with a tokenizer the texts it is trained on, trained tokens marked."""
+    """The parsed sample, and with a tokenizer the texts it is fed, trained tokens marked."""
     view = SamplePreview(sample.describe())
     if tokenizer is None:
         return view
-    try:
-        if isinstance(sample, PreferenceSample):
-            _preview_pair(view, sample, tokenizer, options, colour)
-        elif isinstance(sample, LabeledSample):
-            _preview_labeled(view, sample, tokenizer, options, colour)
-        elif isinstance(sample, PromptSample):
-            _preview_prompt(view, sample, tokenizer, options, colour)
-        else:
-            _preview_supervised(view, sample, tokenizer, options, colour)
-    except RowError as exc:
-        view.note = f"skipped: {exc.reason}"
-    return view
-
-
-def _preview_supervised(view: SamplePreview, sample: Conversation | TextSample, tokenizer,
-                        options: dict, colour: bool) -> None:
-    if isinstance(sample, Conversation):
-        view.rendered = render(tokenizer, sample.to_chat_messages(options.get("default_system")),
-                               tools=sample.chat_tools(), enable_thinking=options["enable_thinking"])
+    if isinstance(sample, PromptSample):
+        return _preview_prompt(sample, tokenizer, options, view, colour)
+    conv = sample.conversation if isinstance(sample, LabeledSample) else sample
+    if isinstance(conv, Conversation):
+        view.rendered = render(tokenizer, conv.to_chat_messages(options.get("default_system")),
+                               tools=conv.chat_tools(), enable_thinking=options["enable_thinking"])
     kind, value = encode_one(sample, tokenizer, options)
     if kind == "bad":
         view.note = f"skipped: {value.reason}"
     elif kind == "dropped":
         view.note = f"dropped: no answer token left within cutoff_len={options['cutoff_len']}"
     else:
-        trained = sum(1 for label in value["labels"] if label != IGNORE_INDEX)
-        view.sides.append(MarkedText(None, mark_trained(tokenizer, value["input_ids"], value["labels"],
-                                                        colour), len(value["input_ids"]), trained))
+        view.sides = _sides(sample, value, tokenizer, colour)
+    return view
 
 
-def _preview_pair(view: SamplePreview, sample: PreferenceSample, tokenizer, options: dict,
-                  colour: bool) -> None:
-    """Both sides exactly as the pairwise encoder cuts them: the shared prompt, then each answer."""
-    kind, row = encode_one(sample, tokenizer, options)
+def _sides(sample, row: dict, tokenizer, colour: bool) -> list[MarkedText]:
+    """The encoder's row as marked texts: a pair's two sides (the shared prompt, then each
+    answer), a kto row's prompt and tagged answer, or an sft/pt row's ids and labels."""
+    if isinstance(sample, PreferenceSample):
+        return [_side(tokenizer, side, row["prompt_ids"], row[f"{side}_ids"], colour)
+                for side in ("chosen", "rejected")]
+    if isinstance(sample, LabeledSample):
+        label = "desirable answer" if sample.desirable else "undesirable answer"
+        return [_side(tokenizer, label, row["prompt_ids"], row["completion_ids"], colour)]
+    trained = sum(1 for label in row["labels"] if label != IGNORE_INDEX)
+    return [MarkedText(None, mark_trained(tokenizer, row["input_ids"], row["labels"], colour),
+                       len(row["input_ids"]), trained)]
+
+
+def _preview_prompt(sample: PromptSample, tokenizer, options: dict, view: SamplePreview,
+                    colour: bool) -> SamplePreview:
+    """A prompt (grpo): the text the model answers from; nothing of it is trained."""
+    kind, value = encode_one(sample, tokenizer, options)
     if kind == "bad":
-        view.note = f"skipped: {row.reason}"
-        return
-    if kind == "dropped":
-        view.note = f"dropped: no answer token left within cutoff_len={options['cutoff_len']}"
-        return
-    for side in ("chosen", "rejected"):
-        view.sides.append(_side(tokenizer, side, row["prompt_ids"], row[f"{side}_ids"], colour))
-
-
-def _preview_labeled(view: SamplePreview, sample: LabeledSample, tokenizer, options: dict,
-                     colour: bool) -> None:
-    """The prompt and the tagged answer (cut to cutoff_len as pairs are)."""
-    prompt, answer = split_answer(sample.conversation, tokenizer,
-                                  enable_thinking=options["enable_thinking"],
-                                  default_system=options["default_system"])
-    kept_prompt, kept_answer = fit_lengths(len(prompt), len(answer), options["cutoff_len"])
-    if not answer or kept_prompt <= 0 or kept_answer <= 0:
-        view.note = f"dropped: no answer token left within cutoff_len={options['cutoff_len']}"
-        return
-    label = "desirable answer" if sample.desirable else "undesirable answer"
-    view.sides.append(_side(tokenizer, label, prompt[len(prompt) - kept_prompt:], answer[:kept_answer],
-                            colour))
-
-
-def _preview_prompt(view: SamplePreview, sample: PromptSample, tokenizer, options: dict,
-                    colour: bool) -> None:
-    """The prompt with the assistant's turn opened: nothing is marked, the model answers."""
-    messages = sample.prompt.to_chat_messages(options.get("default_system"))
-    text = render(tokenizer, messages, tools=sample.prompt.chat_tools(), generation_prompt=True,
-                  enable_thinking=options["enable_thinking"])
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    view.sides.append(_side(tokenizer, "prompt (the model writes the answer during training)",
-                            list(ids), [], colour))
+        view.note = f"skipped: {value.reason}"
+        return view
+    view.rendered = prompt_text(sample, tokenizer, options)
+    ids = tokenizer(view.rendered, add_special_tokens=False)["input_ids"]
+    view.sides = [_side(tokenizer, "prompt", list(ids), [], colour)]
+    view.note = (f"prompt: {len(ids)} tokens; the completions are sampled during training and "
+                 "scored by the reward functions")
+    return view
 
 
 def format_preview(location: str, view: SamplePreview) -> str:
@@ -150,4 +140,5 @@ def format_preview(location: str, view: SamplePreview) -> str:
                   f"(trained text is inside {TRAIN_OPEN} {TRAIN_CLOSE})", side.marked]
     if view.note:
         lines.append(f"--- {view.note}")
-    return "\n".join(lines)
+    return "
+".join(lines)

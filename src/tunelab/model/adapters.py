@@ -78,11 +78,13 @@ def prepare_for_training(model: Any, cfg: "Config") -> Any:
     # A KV cache during training also makes transformers ignore packed-sequence boundaries.
     model.config.use_cache = False
     quantized = cfg.model.quantization_bit is not None
+    # "auto" is resolved by `tunelab train` from the memory estimate before the model loads;
+    # a caller that did not resolve it gets the cheaper choice, off.
+    checkpointing = method.gradient_checkpointing not in (False, None, "auto")
     if quantized:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(method.gradient_checkpointing))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     if method.finetuning_type == "lora":
         model = _attach_lora(model, cfg, quantized)
     elif method.finetuning_type == "freeze":
@@ -90,8 +92,12 @@ def prepare_for_training(model: Any, cfg: "Config") -> Any:
     else:
         for param in model.parameters():
             param.requires_grad_(True)
-    if method.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if checkpointing:
+        # offload moves what checkpointing saves (each layer's input) to CPU RAM through
+        # torch's save_on_cpu, which sees only tensors saved for backward: the reentrant
+        # checkpoint saves its inputs that way, the non-reentrant one keeps them in a closure.
+        reentrant = method.gradient_checkpointing == "offload"
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return model

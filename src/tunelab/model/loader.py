@@ -212,9 +212,20 @@ def quantization_config(model_args: "ModelArgs", compute_dtype: Any) -> Any:
 
     if model_args.quantization_bit == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
+    # ZeRO-3 and FSDP shard floating-point tensors only: the packed 4-bit weights are then
+    # stored in the compute dtype (same bytes, a dtype they can split), as QLoRA+FSDP requires.
+    storage = {"bnb_4bit_quant_storage": compute_dtype} if sharded_loading() else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
                               bnb_4bit_use_double_quant=model_args.double_quantization,
-                              bnb_4bit_compute_dtype=compute_dtype)
+                              bnb_4bit_compute_dtype=compute_dtype, **storage)
+
+
+def sharded_loading() -> bool:
+    """Whether the training arguments built for this process shard the model (DeepSpeed ZeRO-3,
+    or FSDP): weights are then placed by the engine, not by a device map."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled() or os.environ.get("ACCELERATE_USE_FSDP") == "true"
 
 
 HEADS = ("causal_lm", "reward")
@@ -242,7 +253,8 @@ def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
     quant = quantization_config(model_args, dtype)
     if quant is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = _quantized_device_map()
+        if not sharded_loading():
+            kwargs["device_map"] = _quantized_device_map()
     try:
         model = _from_pretrained(path, head, kwargs)
     except OSError as exc:

@@ -11,18 +11,13 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
-# Log keys the event names itself (or that only repeat its fields).
-_EVENT_KEYS = {"loss", "eval_loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen",
-               "train_tokens_per_second", "train_runtime", "train_samples_per_second",
-               "train_steps_per_second", "total_flos", "train_loss"}
-
 
 class RunEventsCallback(TrainerCallback):
     """Appends one JSON line per logging step to the run's events.jsonl (main process only).
 
-    Every other number the trainer logs (a stage's own metrics, such as a reward model's
-    ``accuracy`` and ``margin``) goes under ``"metrics"``, named as the trainer logs it.
-    """
+    Besides loss, learning rate and throughput, an event keeps every other number the trainer
+    logged under the trainer's name, e.g. TRL's ``rewards/chosen`` and ``rewards/rejected``
+    (``eval_``-prefixed in eval events)."""
 
     def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run
@@ -65,10 +60,9 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
-        metrics = {key: value for key, value in logs.items() if key not in _EVENT_KEYS
-                   and isinstance(value, (int, float)) and not isinstance(value, bool)}
+        metrics = _stage_metrics(logs)
         if metrics:
-            event["metrics"] = _mark_nonfinite(metrics)
+            event["metrics"] = metrics
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
@@ -83,6 +77,18 @@ class RunEventsCallback(TrainerCallback):
             self.run.append_event({"type": "train_end", "step": state.global_step,
                                    "total_steps": state.max_steps,
                                    "elapsed_s": round(time.time() - self.start, 2)})
+
+
+# Logged values the event carries under its own names; every other number is a metric.
+_EVENT_KEYS = frozenset({"loss", "eval_loss", "learning_rate", "grad_norm", "epoch"})
+
+
+def _stage_metrics(logs: dict) -> dict:
+    """The trainer's other logged numbers under their own names (TRL's ``reward``,
+    ``rewards/<function>/mean``, ``kl``, ``completions/mean_length``, ...); a non-finite one
+    becomes null, as in the event itself."""
+    return {key: (value if math.isfinite(value) else None) for key, value in logs.items()
+            if key not in _EVENT_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _mark_nonfinite(event: dict) -> dict:
@@ -119,9 +125,11 @@ class LossProgressCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.bar is not None and logs and "loss" in logs:
             shown = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs.get('learning_rate', 0):.2e}"}
-            if "accuracy" in logs:  # a preference stage: how often the chosen answer wins
+            if isinstance(logs.get("reward"), (int, float)):  # online stages: the mean reward
+                shown["reward"] = f"{logs['reward']:.4f}"
+            if isinstance(logs.get("accuracy"), (int, float)):  # rm: how often chosen scores higher
                 shown["acc"] = f"{logs['accuracy']:.2f}"
-            self.bar.set_postfix(**shown)
+            self.bar.set_postfix(shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

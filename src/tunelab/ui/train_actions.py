@@ -14,6 +14,7 @@ from typing import Any
 from tunelab.errors import ConfigError, RunError
 from tunelab.ui.context import BoardContext
 from tunelab.ui.i18n import t
+import tunelab.ui.train_strings  # noqa: F401  (registers the strings used here)
 from tunelab.ui.recipe_form import control_value, parse_extra, validate
 
 TOKENIZER_TEMPLATE = "tokenizer"
