@@ -140,5 +140,4 @@ def format_preview(location: str, view: SamplePreview) -> str:
                   f"(trained text is inside {TRAIN_OPEN} {TRAIN_CLOSE})", side.marked]
     if view.note:
         lines.append(f"--- {view.note}")
-    return "
-".join(lines)
+    return "\n".join(lines)
