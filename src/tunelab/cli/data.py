@@ -8,6 +8,7 @@ import os
 import sys
 from types import SimpleNamespace
 
+from tunelab.data.kinds import sample_kind
 from tunelab.train.stages import IMPLEMENTED_STAGES
 
 DEFAULT_PREVIEW_MODEL = "tunelab/tiny-chat"
@@ -48,9 +49,9 @@ def _common(parser: argparse.ArgumentParser, stage: bool = True) -> None:
     parser.add_argument("--dataset-dir", default=None, help="folder holding your dataset_info.json (default: data); names it does "
                         "not register come from the packaged demo datasets")
     if stage:
+        kinds = ", ".join(f"{stage}: {sample_kind(stage)}" for stage in IMPLEMENTED_STAGES)
         parser.add_argument("--stage", choices=IMPLEMENTED_STAGES, default=None,
-                            help="pt reads raw text, grpo prompts; the others read conversations "
-                            "(default: sft)")
+                            help=f"read the rows as this stage does ({kinds}; default: sft)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -127,6 +127,8 @@ class LossProgressCallback(TrainerCallback):
             shown = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs.get('learning_rate', 0):.2e}"}
             if isinstance(logs.get("reward"), (int, float)):  # online stages: the mean reward
                 shown["reward"] = f"{logs['reward']:.4f}"
+            if isinstance(logs.get("accuracy"), (int, float)):  # rm: how often chosen scores higher
+                shown["acc"] = f"{logs['accuracy']:.2f}"
             self.bar.set_postfix(shown)
 
     def on_train_end(self, args, state, control, **kwargs):
