@@ -55,6 +55,8 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        if "eval_loss" in logs:  # the evaluation's own figures (runtime, samples/s, any metric)
+            event["metrics"] = {k: v for k, v in logs.items() if k.startswith("eval_")}
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
@@ -83,11 +85,12 @@ def _mark_nonfinite(event: dict) -> dict:
 
 
 class LossProgressCallback(TrainerCallback):
-    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss as a postfix."""
+    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss (and eval loss) as a postfix."""
 
     def __init__(self):
         self.bar = None
         self.step = 0
+        self.shown: dict[str, str] = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -103,8 +106,14 @@ class LossProgressCallback(TrainerCallback):
         self.step = state.global_step
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+        if self.bar is None or not logs:
+            return
+        if "loss" in logs:
+            self.shown.update(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+        if "eval_loss" in logs:  # kept on the line until the next evaluation
+            self.shown["eval_loss"] = f"{logs['eval_loss']:.4f}"
+        if "loss" in logs or "eval_loss" in logs:
+            self.bar.set_postfix(self.shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

@@ -56,10 +56,20 @@ def chunked_loss_sum(hidden: torch.Tensor, labels: torch.Tensor, head: Any,
 class ChunkedLossTrainer(Trainer):
     """Trainer whose training loss skips the full logits tensor (see the module docstring).
 
-    Falls back to the model's own loss when outputs are needed (evaluation with predictions), when
-    the model is wrapped for distributed training (DDP must see its own forward), or when the
-    model's logits are more than ``lm_head(hidden)``.
+    Evaluation without predictions (``prediction_loss_only``, the Trainer's choice when no
+    ``compute_metrics`` is set) scores the same way, on the same padding-free batches as
+    training. Falls back to the model's own loss when outputs are needed (evaluation with
+    predictions), when the model is wrapped for distributed training (DDP must see its own
+    forward), or when the model's logits are more than ``lm_head(hidden)``.
     """
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if not prediction_loss_only or "labels" not in inputs:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         parts = None if return_outputs or "labels" not in inputs else causal_lm_parts(model)
