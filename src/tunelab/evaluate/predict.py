@@ -9,6 +9,7 @@ far on disk.
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ class PredictOutcome:
     skipped: int = 0
     interrupted: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
+    generation_s: float = 0.0  # from the first request to the last answer (model load excluded)
 
     @property
     def rows_done(self) -> int:
@@ -82,12 +84,14 @@ def predict(cfg: "Config", out_dir: Path, log: Callable[[str], None] = lambda li
     engine = create_engine(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = PredictOutcome(len(rows), [], out_dir / PREDICTIONS_FILE, skipped=skipped)
+    started = time.perf_counter()
     try:
         with outcome.predictions_path.open("w", encoding="utf-8") as sink:
             _generate_all(engine, rows, sink, outcome, log)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
+        outcome.generation_s = round(time.perf_counter() - started, 3)
         engine.close()
     outcome.metrics = {**similarity_metrics(outcome.answers), "rows": len(outcome.answers),
                        "failed_rows": outcome.failed}

@@ -127,7 +127,9 @@ def _run_predict(cfg: "Config", target: EvalTarget, request: EvalRequest, record
     outcome = predict(cfg, target.folder / "eval", log)
     record.metrics = outcome.metrics
     record.details = {"predictions": str(outcome.predictions_path), "rows_total": outcome.rows_total,
-                      "rows_done": outcome.rows_done, "rows_skipped": outcome.skipped}
+                      "rows_done": outcome.rows_done, "rows_skipped": outcome.skipped,
+                      "generation_s": outcome.generation_s,
+                      "rows_per_s": round(outcome.rows_done / max(outcome.generation_s, 1e-9), 3)}
     if outcome.interrupted:
         record.status = "interrupted"
         log(f"interrupted: {outcome.rows_done} of {outcome.rows_total} rows done; their predictions "
