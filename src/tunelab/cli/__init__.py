@@ -29,7 +29,8 @@ from tunelab.errors import TuneLabError
 from tunelab.quiet import silence_library_noise
 
 # Module names under tunelab.cli, in the order `tunelab --help` lists them.
-COMMANDS = ["train", "data", "env", "tiny", "estimate", "evaluate", "export", "chat", "api", "webui", "runs"]
+COMMANDS = ["train", "data", "env", "tiny", "estimate", "evaluate", "export", "chat", "score", "api", "webui",
+            "runs"]
 
 EXIT_OK = 0
 EXIT_ROWS_SKIPPED = 1

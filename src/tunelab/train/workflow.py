@@ -44,7 +44,9 @@ def training_kwargs(cfg: "Config", run_path: Path, run_name: str) -> dict[str, A
 
     from tunelab.config.schema import TRAINING_DEFAULTS
 
-    kwargs = {**TRAINING_DEFAULTS, **cfg.training}
+    from tunelab.train.distributed import sharding_kwargs
+
+    kwargs = {**TRAINING_DEFAULTS, **cfg.training, **sharding_kwargs(cfg)}
     if not torch.cuda.is_available():
         # accelerate only forms a gloo process group across CPU processes when told it is on CPU.
         kwargs.setdefault("use_cpu", True)
@@ -113,10 +115,11 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
             "(adapter_name_or_path)")
 
     estimate = _print_estimate(cfg, args.world_size)
+    _resolve_levers(cfg, estimate)
     tokenizer = load_tokenizer(cfg.model)
     prepared = _prepare_data(cfg, tokenizer, args)
     run = RunDir(run_path)
-    plan = _plan(prepared, args)
+    plan = _plan(cfg, prepared, args)
     if resume:
         _announce_resume(resume, plan, args, cfg, run)
     # The Trainer seeds only when it is built, after the adapter weights were drawn.
@@ -131,14 +134,14 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
 
 
-def _plan(prepared: Any, args: Any) -> Any:
-    from tunelab.train.plan import plan_steps
+def _plan(cfg: "Config", prepared: Any, args: Any) -> Any:
+    from tunelab.train.plan import plan_for
 
-    return plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
-                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
-                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
-                      epochs=args.num_train_epochs, max_steps=args.max_steps,
-                      drop_last=args.dataloader_drop_last)
+    return plan_for(cfg, samples=prepared.stats.get("samples", len(prepared.train)),
+                    rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
+                    grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
+                    epochs=args.num_train_epochs, max_steps=args.max_steps,
+                    drop_last=args.dataloader_drop_last)
 
 
 def _announce_resume(resume: str, plan: Any, args: Any, cfg: "Config", run: RunDir) -> None:
@@ -192,6 +195,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     """The stage's trainer (from the stage registry), with the callbacks every stage shares."""
     from tunelab.model import trainable_parameters
     from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
+    from tunelab.train.distributed import check_engine, cpu_fsdp_state
+    from tunelab.train.levers import install_activation_offload
     from tunelab.train.guards import NonFiniteGuard, StopRequest
     from tunelab.train.stages import STAGES
     from tunelab.train.stages.context import StageContext
@@ -205,7 +210,23 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     ctx = StageContext(cfg=cfg, model=model, tokenizer=tokenizer, prepared=prepared, args=args,
                        run=run, plan=plan, callbacks=callbacks,
                        training_kwargs=training_kwargs(cfg, run.path, args.run_name))
-    return STAGES[cfg.method.stage].load().build_trainer(ctx)
+    with cpu_fsdp_state(args):
+        trainer = STAGES[cfg.method.stage].load().build_trainer(ctx)
+    engine = check_engine(trainer, cfg)
+    if engine != "single":
+        log(f"engine: {engine} over {trainer.accelerator.num_processes} processes")
+    if cfg.method.gradient_checkpointing == "offload":
+        install_activation_offload(trainer)
+    return trainer
+
+
+def _resolve_levers(cfg: "Config", estimate: Any) -> None:
+    """Settings decided from the estimate before the model loads (gradient_checkpointing: auto)."""
+    from tunelab.train.levers import resolve_checkpointing
+
+    line = resolve_checkpointing(cfg, estimate)
+    if estimate is None or estimate.device_memory is None:  # else the estimate printed it
+        log(line)
 
 
 def _load_model(cfg: "Config") -> Any:
