@@ -67,9 +67,9 @@ def evaluation_request(ctx: BoardContext, metric: str, model: str | None, adapte
 
     paths = [str(ctx.resolve_path(a, "adapter")) for a in adapters or []]
     target = target_for(checked_model(ctx, model), paths, ctx.runs_dir.parent / "evals")
-    keys = {"dataset_dir": str(ctx.data_dir), "max_samples": int(form["max_samples"] or 0) or None}
+    keys = {"dataset_dir": str(ctx.data_dir), "max_samples": int(form.get("max_samples") or 0) or None}
     if metric == "predict":
-        keys["max_new_tokens"] = int(form["max_new_tokens"] or 256)
+        keys["max_new_tokens"] = int(form.get("max_new_tokens") or 256)
     bench = None
     if metric == "benchmark":
         folder = (form.get("include_path") or "").strip()
