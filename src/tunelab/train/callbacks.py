@@ -88,7 +88,8 @@ def _stage_metrics(logs: dict) -> dict:
     ``rewards/<function>/mean``, ``kl``, ``completions/mean_length``, ...); a non-finite one
     becomes null, as in the event itself."""
     return {key: (value if math.isfinite(value) else None) for key, value in logs.items()
-            if key not in _EVENT_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)}
+            if (key.startswith("eval_") or key not in _EVENT_KEYS)  # an evaluation keeps all its figures
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _mark_nonfinite(event: dict) -> dict:
