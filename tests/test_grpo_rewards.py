@@ -146,9 +146,15 @@ def test_use_vllm_is_refused_where_it_cannot_run():
 
     from tunelab.config.checks import check_can_train
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(ConfigError, match="use_vllm needs a CUDA GPU, and this machine has none"):
+    import importlib.util
+
+    if not torch.cuda.is_available():
+        expected = "use_vllm needs a CUDA GPU, and this machine has none"
+    elif importlib.util.find_spec("vllm") is None:
+        expected = "use_vllm needs vLLM, which is not installed"
+    else:
+        pytest.skip("a CUDA machine with vLLM can run use_vllm")  # the machine, not our code
+    with pytest.raises(ConfigError, match=expected):
         check_can_train(build_config(grpo_recipe(reward_funcs="accuracy", use_vllm=True)))
 
 

@@ -81,7 +81,7 @@ def test_zero3_lora_saves_the_gathered_adapter(single, tmp_path, quantized):
     keys = ["deepspeed=examples/deepspeed/ds_z3.json", "bf16=true",
             f"per_device_train_batch_size={4 // nproc}"]
     proc = train(out, *keys, *(["quantization_bit=4"] if quantized else []), nproc=nproc)
-    assert "engine: deepspeed" in proc.stdout or nproc == 1
+    assert "engine: deepspeed" in proc.stdout  # check_engine refuses any other engine
     if not quantized:
         assert losses(out) == pytest.approx(losses(single), rel=2e-2)
         assert_whole_adapter(out, single)

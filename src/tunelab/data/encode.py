@@ -58,19 +58,27 @@ def label_tokens(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -
     return flags
 
 
+def answer_tokens(conv: Conversation, tokenizer, *, enable_thinking: bool = True,
+                  default_system: str | None = None, last_only: bool = False) -> tuple[list[int], list[bool]]:
+    """The ids of one render of ``conv`` and, per id, whether it belongs to an assistant turn
+    (the last one only with ``last_only``)."""
+    _require_fast(tokenizer)
+    messages, tools = conv.to_chat_messages(default_system), conv.chat_tools()
+    full = render(tokenizer, messages, tools=tools, enable_thinking=enable_thinking)
+    spans = assistant_spans(tokenizer, messages, full, tools=tools, enable_thinking=enable_thinking,
+                            last_only=last_only)
+    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    return list(encoded["input_ids"]), label_tokens(encoded["offset_mapping"], spans)
+
+
 def encode_supervised(conv: Conversation, tokenizer, *, cutoff_len: int, train_on_prompt: bool = False,
                       mask_history: bool = False, enable_thinking: bool = True,
                       default_system: str | None = None) -> dict | None:
     """``{"input_ids", "labels"}`` of a conversation, or None when truncation to ``cutoff_len``
     leaves no trained token (the caller counts it as dropped)."""
-    _require_fast(tokenizer)
-    messages, tools = conv.to_chat_messages(default_system), conv.chat_tools()
-    full = render(tokenizer, messages, tools=tools, enable_thinking=enable_thinking)
-    spans = assistant_spans(tokenizer, messages, full, tools=tools, enable_thinking=enable_thinking,
-                            last_only=mask_history)
-    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    trained = [True] * len(ids) if train_on_prompt else label_tokens(encoded["offset_mapping"], spans)
+    ids, answer = answer_tokens(conv, tokenizer, enable_thinking=enable_thinking,
+                                default_system=default_system, last_only=mask_history)
+    trained = [True] * len(ids) if train_on_prompt else answer
     labels = [tok if keep else IGNORE_INDEX for tok, keep in zip(ids, trained)]
     ids, labels = ids[:cutoff_len], labels[:cutoff_len]
     if all(label == IGNORE_INDEX for label in labels):

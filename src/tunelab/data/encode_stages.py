@@ -15,7 +15,7 @@ from __future__ import annotations
 from tunelab.data.conversation import (Conversation, LabeledSample, Message, PreferenceSample,
                                        PromptSample)
 from tunelab.data.convert import RowError
-from tunelab.data.encode import _require_fast, assistant_spans, label_tokens, render
+from tunelab.data.encode import answer_tokens, render
 
 # Keyword arguments GRPOTrainer gives reward functions itself, or reads as images: a dataset
 # column of that name cannot reach a reward function, so it is not kept.
@@ -28,14 +28,9 @@ def split_answer(conv: Conversation, tokenizer, *, enable_thinking: bool = True,
                  default_system: str | None = None) -> tuple[list[int], list[int]]:
     """``(prompt_ids, answer_ids)`` of a conversation whose last turn is the assistant's: the
     tokens before its answer, and the answer's tokens (end of turn included)."""
-    _require_fast(tokenizer)
-    messages, tools = conv.to_chat_messages(default_system), conv.chat_tools()
-    full = render(tokenizer, messages, tools=tools, enable_thinking=enable_thinking)
-    spans = assistant_spans(tokenizer, messages, full, tools=tools, enable_thinking=enable_thinking,
-                            last_only=True)
-    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    trained = [i for i, keep in enumerate(label_tokens(encoded["offset_mapping"], spans)) if keep]
+    ids, answer = answer_tokens(conv, tokenizer, enable_thinking=enable_thinking,
+                                default_system=default_system, last_only=True)
+    trained = [i for i, keep in enumerate(answer) if keep]
     if not trained:
         return ids, []
     return ids[:trained[0]], ids[trained[0]:trained[-1] + 1]

@@ -43,6 +43,19 @@ def _cache_keyword(base: Any) -> str | None:
     return next((name for name in ("cache", "past_key_values") if name in params), None)
 
 
+def left_pad(prompts: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` of token lists left-padded with ``pad_id`` to the longest."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, prompt in enumerate(prompts):
+        ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        mask[i, width - len(prompt):] = 1
+    return ids.to(device), mask.to(device)
+
+
 @dataclass
 class DecodeState:
     """Rows decoding together: ``mask`` (rows x cached columns), each row's next position and
@@ -123,7 +136,7 @@ class Decoder:
         import torch
         from transformers import DynamicCache
 
-        ids, mask = self._left_pad([row.context_ids for row in rows])
+        ids, mask = left_pad([row.context_ids for row in rows], self.pad_id, self.model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
         logits = self._forward(rows, ids, mask, positions, cache)
@@ -174,13 +187,3 @@ class Decoder:
         padded = [[c[0]] * (width - len(c)) + c for c in contexts]
         return torch.tensor(padded, dtype=torch.long, device=self.model.device)
 
-    def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
-        import torch
-
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, prompt in enumerate(prompts):
-            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[i, width - len(prompt):] = 1
-        return ids.to(self.model.device), mask.to(self.model.device)

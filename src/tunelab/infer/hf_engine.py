@@ -18,7 +18,7 @@ from tunelab.errors import ModelError
 from tunelab.estimate.advice import is_oom_error
 from tunelab.infer.batching import BatchScheduler
 from tunelab.infer.continuous import ContinuousScheduler
-from tunelab.infer.decode import Decoder, supports_continuous
+from tunelab.infer.decode import Decoder, left_pad, supports_continuous
 from tunelab.infer.engine import ChatEngine, Prepared
 from tunelab.infer.loading import (
     attach_adapters,
@@ -112,7 +112,8 @@ class HfChatEngine(ChatEngine):
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-        input_ids, attention_mask = self._left_pad([row.context_ids for row in rows])
+        input_ids, attention_mask = left_pad([row.context_ids for row in rows], self.pad_id,
+                                             self.model.device)
         config = GenerationConfig(max_new_tokens=max(row.remaining for row in rows),
                                   do_sample=False, num_beams=1, pad_token_id=self.pad_id,
                                   eos_token_id=sorted(set().union(*(row.stop_ids for row in rows))))
@@ -126,16 +127,6 @@ class HfChatEngine(ChatEngine):
                                 stopping_criteria=StoppingCriteriaList(
                                     [RowStopper(rows, self.scheduler.should_yield)]), **kwargs)
 
-    def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
-        import torch
-
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, prompt in enumerate(prompts):
-            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[i, width - len(prompt):] = 1
-        return ids.to(self.model.device), mask.to(self.model.device)
 
 
 def _fit_cpu_4bit_kernel(model: Any) -> None:

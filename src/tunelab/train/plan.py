@@ -34,14 +34,14 @@ class StepPlan:
             f"accumulation) x {self.world_size} (devices) = {self.effective_batch} rows per step",
             f"steps per epoch: {self.steps_per_epoch}{self._rounding_note()}",
         ]
+        return "\n".join(lines + [self._total_line()])
+
+    def _total_line(self) -> str:
         if self.max_steps > 0:
             epochs = self.total_steps / max(self.steps_per_epoch, 1)
-            lines.append(f"total steps: {self.total_steps} (max_steps={self.max_steps} wins over "
-                         f"num_train_epochs={self.epochs:g}; that is {epochs:.2f} epochs)")
-        else:
-            lines.append(f"total steps: {self.total_steps} ({self.epochs:g} epochs x "
-                         f"{self.steps_per_epoch} steps)")
-        return "\n".join(lines)
+            return (f"total steps: {self.total_steps} (max_steps={self.max_steps} wins over "
+                    f"num_train_epochs={self.epochs:g}; that is {epochs:.2f} epochs)")
+        return f"total steps: {self.total_steps} ({self.epochs:g} epochs x {self.steps_per_epoch} steps)"
 
     def _rounding_note(self) -> str:
         """Why steps per epoch is not simply rows / effective batch, when it is not."""
@@ -104,14 +104,7 @@ class GroupStepPlan(StepPlan):
             + (f"; the last {skipped} of each shuffled epoch are left out: TRL samples whole "
                "steps only)" if skipped else ")"),
         ]
-        if self.max_steps > 0:
-            epochs = self.total_steps / max(self.steps_per_epoch, 1)
-            lines.append(f"total steps: {self.total_steps} (max_steps={self.max_steps} wins over "
-                         f"num_train_epochs={self.epochs:g}; that is {epochs:.2f} epochs)")
-        else:
-            lines.append(f"total steps: {self.total_steps} ({self.epochs:g} epochs x "
-                         f"{self.steps_per_epoch} steps)")
-        return "\n".join(lines)
+        return "\n".join(lines + [self._total_line()])
 
     def rows_of_step(self, step: int) -> tuple[int, int, int]:
         """(epoch, first, last): the prompts of optimizer step ``step`` in its epoch's order."""
