@@ -59,16 +59,22 @@ def test_list_and_preview(workdir, tiny_chat_path):
 
 @pytest.mark.parametrize("action", ["validate", "preview"])
 def test_stage_choices_are_the_implemented_stages(workdir, action):
-    """Only stages training accepts are offered; a planned one (dpo) is refused up front."""
+    """Only stages training accepts are offered; a planned one is refused up front."""
+    from tunelab.data.kinds import SAMPLE_KINDS
+    from tunelab.train.stages import IMPLEMENTED_STAGES
+
+    planned = next((s for s in SAMPLE_KINDS if s not in IMPLEMENTED_STAGES), "rlhf")
     helped = tunelab("data", action, "--help", cwd=workdir, home=workdir / "home")
-    assert "--stage {pt,sft}" in helped.stdout
+    assert "--stage {" + ",".join(IMPLEMENTED_STAGES) + "}" in helped.stdout
     extra = ["--no-model"] if action == "preview" else []
-    refused = tunelab("data", action, "good", "--stage", "dpo", *extra, cwd=workdir,
+    refused = tunelab("data", action, "good", "--stage", planned, *extra, cwd=workdir,
                       home=workdir / "home")
     assert refused.returncode == 2
-    assert "argument --stage: invalid choice: 'dpo' (choose from 'pt', 'sft')" in refused.stderr
-    train = tunelab("train", "stage=dpo", "dataset=good", cwd=workdir, home=workdir / "home")
-    assert train.returncode != 0 and "allowed: one of: pt, sft" in train.stderr  # the same set
+    offered = ", ".join(f"'{s}'" for s in IMPLEMENTED_STAGES)
+    assert f"argument --stage: invalid choice: '{planned}' (choose from {offered})" in refused.stderr
+    train = tunelab("train", f"stage={planned}", "dataset=good", cwd=workdir, home=workdir / "home")
+    assert train.returncode != 0  # the same set:
+    assert f"allowed: one of: {', '.join(IMPLEMENTED_STAGES)}" in train.stderr
     no_data = tunelab("train", "model_name_or_path=tunelab/tiny-chat", "output_dir=run",
                       cwd=workdir, home=workdir / "home")
     assert no_data.returncode != 0 and "key 'dataset': no training dataset given" in no_data.stderr

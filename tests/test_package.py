@@ -165,6 +165,7 @@ _LOADED_BY_LIBRARIES = {
     "accelerate": "transformers.Trainer requires it",
     "bitsandbytes": "transformers' BitsAndBytesConfig (quantization_bit) loads it",
     "deepspeed": "transformers' Trainer loads it for the `deepspeed` recipe key",
+    "liger-kernel": "transformers' Trainer applies it for the `enable_liger_kernel` recipe key",
     "trl": "the `rl` extra, for the TRL stages landing in parallel work",
     "gradio": "the `webui` extra, for the board landing in parallel work",
 }

@@ -154,6 +154,12 @@ def test_body_that_is_not_json_and_unknown_routes(server, client):
     assert client.models.list().data  # still alive
 
 
+def test_score_on_a_chat_server_says_how_to_serve_a_reward_model(server):
+    status, reply = raw(server, "POST", "/v1/score", json.dumps({"input": ["hi"]}).encode())
+    assert status == 400 and reply["error"]["code"] == "no_reward_model"
+    assert "tunelab api --adapter RM_RUN" in reply["error"]["message"]
+
+
 def test_sixteen_concurrent_streams_each_get_their_own_answer(server, models):
     async def one(aclient, question: str) -> str:
         stream = await aclient.chat.completions.create(model=models[0].name, messages=ask(question),

@@ -171,7 +171,7 @@ def test_stage_offers_only_implemented_stages_from_one_registry():
                    if re.search(r"^IMPLEMENTED_STAGES\b.*=", p.read_text(), re.M)]
     assert [p.relative_to(ROOT / "src").as_posix() for p in definitions] == \
         ["tunelab/train/stages/__init__.py"]
-    with pytest.raises(ConfigError, match="stage.*one of: pt, sft"):
+    with pytest.raises(ConfigError, match="stage.*one of: " + ", ".join(stages.IMPLEMENTED_STAGES)):
         build_config({"stage": "rlhf"})
 
 
@@ -225,7 +225,9 @@ def test_train_help_shows_groups_types_defaults_ranges_and_choices():
     assert "lora_dropout (float, default: 0.0) in [0, 1) when finetuning_type=lora" in text
     assert "learning_rate (float, default: 5e-05) >= 0" in text
     assert "lr_scheduler_type (str, default: 'linear') {linear, cosine," in text
-    assert "stage (str, default: 'sft') {pt, sft}" in text
+    from tunelab.train.stages import IMPLEMENTED_STAGES
+
+    assert f"stage (str, default: 'sft') {{{', '.join(IMPLEMENTED_STAGES)}}}" in text
     assert "warmup_steps (float, default: 0.0) >= 0 alias warmup_ratio" in text
     assert "save_total_limit (int|null, default: None) >= 1" in text
 

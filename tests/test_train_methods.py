@@ -71,12 +71,16 @@ def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, tunelab_env)
     from tunelab.model import load_model, prepare_for_training
 
     runs = {}
-    for flag in ("false", "true"):
+    for flag in ("false", "true", "offload"):
         out = tmp_path / flag
-        tunelab("train", "examples/tiny_lora_sft.yaml", f"output_dir={out}", *QUICK,
-                f"gradient_checkpointing={flag}", env=tunelab_env)
+        proc = tunelab("train", "examples/tiny_lora_sft.yaml", f"output_dir={out}", *QUICK,
+                       f"gradient_checkpointing={flag}", env=tunelab_env)
+        mode = {"false": "off", "true": "on"}.get(flag, flag)
+        assert f"gradient checkpointing: {mode} (as the recipe sets it)" in proc.stdout
         runs[flag] = log_losses(out)
     assert len(runs["true"]) == 3 and runs["true"] == pytest.approx(runs["false"], rel=1e-5)
+    # offload: reentrant checkpointing whose saved layer inputs go through torch's save_on_cpu
+    assert runs["offload"] == pytest.approx(runs["false"], rel=1e-5)
     cfg = load_config(str(ROOT / "examples/tiny_lora_sft.yaml"),
                       ["gradient_checkpointing=true", f"output_dir={tmp_path / 'x'}"])
     assert prepare_for_training(load_model(cfg.model), cfg).is_gradient_checkpointing

@@ -12,12 +12,14 @@ from tunelab.errors import ConfigError
 DESCRIPTION = """Serve a model and its adapters behind an OpenAI-compatible API.
 
 Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health, and
-POST / (the ChatGLM-style {prompt, history} endpoint). Each adapter is served under its folder
-name next to the base; pick one with the request's "model" field. Concurrent requests decode
-together: with batching=continuous (the default) a new request joins the running batch at the
-next decoding step (max_batch_size answers at most; when it is full, an answer that ran
-batch_slice_tokens tokens gives its place up); batching=dynamic shares one generate call among
-requests that arrive within batch_wait_ms.
+POST / (the ChatGLM-style {prompt, history} endpoint). A reward model (an adapter or model
+trained with stage: rm) is served for scoring instead: POST /v1/score with {"input": [texts or
+{"prompt", "response"} pairs]} answers one reward per input, as `tunelab score` computes it.
+Each adapter is served under its folder name next to the base; pick one with the request's
+"model" field. Concurrent requests decode together: with batching=continuous (the default) a new
+request joins the running batch at the next decoding step (max_batch_size answers at most; when
+it is full, an answer that ran batch_slice_tokens tokens gives its place up); batching=dynamic
+shares one generate call among requests that arrive within batch_wait_ms.
 
 Listens on 127.0.0.1 unless --host says otherwise. --api-key (or TUNELAB_API_KEY) requires
 "Authorization: Bearer KEY" on every route but /health, /docs and /openapi.json included.
@@ -77,18 +79,27 @@ def check_exposure(host: str, api_key: str | None, allow_unauthenticated: bool) 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tunelab.infer import create_engine
+    from tunelab.infer.score import RewardScorer
     from tunelab.serve import create_app
 
     check_exposure(args.host, args.api_key, args.allow_unauthenticated)
     limits = {key: getattr(args, key) for key in LIMIT_FLAGS}
     cfg = load_recipe(args, {**model_overrides(args), **limits})
-    engine = create_engine(cfg)
+    engine = _engine(cfg)
     origins = [o.strip() for o in args.cors_origins.split(",") if o.strip()]
     app = create_app(engine, api_key=args.api_key or None, cors_origins=origins, docs=not args.no_docs)
-    print(f"serving {', '.join(engine.model_names)} at http://{args.host}:{args.port}/v1", flush=True)
+    doing = "scoring with the reward model" if isinstance(engine, RewardScorer) else "serving"
+    print(f"{doing} {', '.join(engine.model_names)} at http://{args.host}:{args.port}/v1", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         engine.close()
     return 0
+
+
+def _engine(cfg):
+    """A RewardScorer when the recipe names a reward model (stage rm), else a chat engine."""
+    from tunelab.infer import create_engine
+    from tunelab.infer.score import RewardScorer, reward_model_paths
+
+    return RewardScorer(cfg) if reward_model_paths(cfg) else create_engine(cfg)

@@ -8,6 +8,7 @@ import os
 import sys
 from types import SimpleNamespace
 
+from tunelab.data.kinds import sample_kind
 from tunelab.train.stages import IMPLEMENTED_STAGES
 
 DEFAULT_PREVIEW_MODEL = "tunelab/tiny-chat"
@@ -48,8 +49,9 @@ def _common(parser: argparse.ArgumentParser, stage: bool = True) -> None:
     parser.add_argument("--dataset-dir", default=None, help="folder holding your dataset_info.json (default: data); names it does "
                         "not register come from the packaged demo datasets")
     if stage:
+        kinds = ", ".join(f"{stage}: {sample_kind(stage)}" for stage in IMPLEMENTED_STAGES)
         parser.add_argument("--stage", choices=IMPLEMENTED_STAGES, default=None,
-                            help="pt reads raw text; the others read conversations (default: sft)")
+                            help=f"read the rows as this stage does ({kinds}; default: sft)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,12 +75,12 @@ def _settings(args: argparse.Namespace, overrides: list[str]) -> SimpleNamespace
         pairs = list(overrides) + [f"{k}={v}" for k, v in (("dataset_dir", args.dataset_dir),
                                                           ("stage", stage)) if v]
         cfg = load_config(None, pairs)
-        data, model, stage = cfg.data, cfg.model, cfg.method.stage
+        data, model, rl, stage = cfg.data, cfg.model, cfg.rl, cfg.method.stage
     else:
-        data, model = DataArgs(dataset_dir=args.dataset_dir or "data"), ModelArgs()
+        data, model, rl = DataArgs(dataset_dir=args.dataset_dir or "data"), ModelArgs(), None
     if getattr(args, "template", None):
         data.template = args.template
-    return SimpleNamespace(data=data, model=model, stage=stage or "sft")
+    return SimpleNamespace(data=data, model=model, rl=rl, stage=stage or "sft")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -99,12 +101,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from tunelab.cli import EXIT_OK, EXIT_ROWS_SKIPPED
-    from tunelab.data.report import load_samples, no_valid_rows_error
+    from tunelab.data.report import load_samples, no_valid_rows_error, required_columns
 
     words = [*args.names, *args.overrides]
     names = [n for n in words if "=" not in n]
     cfg = _settings(args, [n for n in words if "=" in n])
-    _, reports = load_samples(cfg.data, names, cfg.stage, strict=False)
+    _, reports = load_samples(cfg.data, names, cfg.stage, strict=False,
+                              required=required_columns(cfg, cfg.stage))
     for report in reports:
         print(report.format(limit=None))
     unusable = [r for r in reports if not r.usable]

@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--gpu-memory", help="memory per GPU, e.g. 24GB, 80GiB, 16000MB (default: "
                         "the detected GPU, or the --gpu model's)")
-    parser.add_argument("--gpus", type=int, default=1, help="number of GPUs the run will use")
+    parser.add_argument("--gpus", type=int, help="number of GPUs the run will use (default: "
+                        "NPROC_PER_NODE x NNODES when set, as `tunelab train` launches, else 1)")
     parser.add_argument("--gpu", help="GPU model for memory and throughput when none is detected: "
                         + ", ".join(_device_names()))
     parser.add_argument("--calibrate", action="store_true",
@@ -28,6 +29,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--samples", type=int, help="rows in the training data (for the total time)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
+
+
+def _launched_gpus() -> int:
+    """The processes `tunelab train` would launch from the same environment variables."""
+    import os
+
+    from tunelab.config.machine import launch_problems
+
+    problems = launch_problems()
+    if problems:
+        raise ConfigError.combine(problems)
+    return int(os.environ.get("NPROC_PER_NODE") or 1) * int(os.environ.get("NNODES") or 1)
 
 
 def _device_names() -> list[str]:
@@ -41,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.estimate import estimate_memory
 
     device_name, memory = _device(args)
+    if args.gpus is None:
+        args.gpus = _launched_gpus()
     if args.gpus < 1:
         raise ConfigError(f"must be at least 1, got {args.gpus}", where="--gpus")
     cfg = load_recipe(args)

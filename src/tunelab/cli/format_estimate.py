@@ -15,11 +15,15 @@ if TYPE_CHECKING:
     from tunelab.estimate.memory import MemoryEstimate
     from tunelab.estimate.timing import TimeEstimate
 
+_NO_REFERENCE = ("pt", "sft", "rm")  # stages that never have a reference model (no line for it)
 COMPONENT_LABELS = {
     "weights": "weights",
     "adapter": "adapter weights",
+    "reference": "reference model",
+    "reward_model": "reward model",
     "gradients": "gradients",
     "optimizer": "optimizer state",
+    "generation": "generation (KV cache)",
     "activations": "activations",
     "logits": "logits / loss",
     "overlap": "overlap (not at peak)",
@@ -35,7 +39,9 @@ def format_estimate(est: "MemoryEstimate") -> str:
              f"{est.trainable_params:,} trainable ({trained:.2%})",
              f"  {'component':<24}{'GiB':>9}   how"]
     for name, value in est.components().items():
-        if value == 0 and name in ("adapter", "overlap"):
+        if value == 0 and name in ("adapter", "overlap", "reward_model", "generation"):
+            continue
+        if value == 0 and name == "reference" and (est.plan is None or est.plan.stage in _NO_REFERENCE):
             continue
         lines.append(f"  {COMPONENT_LABELS[name]:<24}{value / GIB:>9.2f}   {est.details.get(name, '')}")
     lines.append(f"  {'total peak' + gpus:<24}{est.total / GIB:>9.2f}")

@@ -7,7 +7,7 @@ import sys
 
 from tunelab.cli.common import add_recipe_arguments, keys_epilog, load_recipe
 
-DESCRIPTION = """Train a model as the recipe says (stages pt and sft; lora, freeze, full; QLoRA).
+DESCRIPTION = """Train a model as the recipe says (the `stage` key's stages; lora, freeze, full; QLoRA).
 
 Going on from earlier work, two different things:
   resume_from_checkpoint=last      continue the SAME run (optimizer, scheduler, step, data position)
@@ -16,7 +16,8 @@ Going on from earlier work, two different things:
 Ctrl-C or SIGTERM saves a checkpoint at the current step and stops (resume it with
 resume_from_checkpoint=last); a second Ctrl-C stops at once. A NaN/inf loss stops the run as failed.
 
-With several GPUs (or NPROC_PER_NODE=N) the command relaunches itself under torchrun."""
+With several GPUs (or NPROC_PER_NODE=N), several nodes (NNODES, NODE_RANK, MASTER_ADDR,
+MASTER_PORT), or a deepspeed / fsdp recipe, the command relaunches itself under torchrun."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunelab.train.launch import already_launched, relaunch, wanted_processes
-    from tunelab.train.output import resolve_output, resolve_resume
-
     from tunelab.config.checks import check_can_train
+    from tunelab.config.distributed import sharding
+    from tunelab.train.launch import needs_launcher, relaunch, wanted_processes
+    from tunelab.train.output import resolve_output, resolve_resume
 
     cfg = load_recipe(args)
     check_can_train(cfg)
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(dry_run(cfg).describe())
         return 0
     nproc = wanted_processes()
-    if nproc > 1 and not already_launched():
+    if needs_launcher(nproc, sharding(cfg).engine is not None):
         run_path, run_name = resolve_output(cfg)
         resolve_resume(cfg, run_path)
         argv = ["train", *([args.recipe] if args.recipe else []), *args.overrides,

@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunelab.config.distributed import sharding_problems
 from tunelab.config.spec import KeySpec, describe_keys
 from tunelab.errors import ConfigError
 
@@ -63,7 +64,28 @@ def _single_key_problems(cfg: "Config") -> list[ConfigError]:
         found.append(_problem("streaming", True, "streaming datasets are not supported yet", "false",
                               "remove it; use max_samples to train on part of a large dataset"))
     found += _output_dir_problems(cfg.output.output_dir)
-    found += _deepspeed_problems(cfg.training.get("deepspeed"))
+    found += sharding_problems(cfg)
+    if cfg.method.stage == "grpo":
+        found += _grpo_problems(cfg)
+    return found
+
+
+def _grpo_problems(cfg: "Config") -> list[ConfigError]:
+    """Reward names (spelled right; the functions are imported when training starts) and
+    sampling that can tell a group's completions apart."""
+    from tunelab.rewards import allowed_text, name_problem
+
+    names = cfg.rl.reward_funcs or []
+    if not names:
+        return [_problem("reward_funcs", None, "stage grpo needs at least one reward function",
+                         allowed_text(), "e.g. reward_funcs: accuracy,format")]
+    found = [_problem("reward_funcs", name, why, allowed_text()) for name in names
+             if (why := name_problem(name))]
+    if not cfg.infer.do_sample or cfg.infer.temperature == 0:
+        key = "do_sample" if not cfg.infer.do_sample else "temperature"
+        found.append(_problem(key, getattr(cfg.infer, key), "grpo compares several sampled "
+                              "completions per prompt; greedy decoding makes them all the same",
+                              "do_sample: true and temperature > 0 (e.g. 1.0)"))
     return found
 
 
@@ -78,21 +100,29 @@ def _output_dir_problems(output_dir: str | None) -> list[ConfigError]:
     return []
 
 
-def _deepspeed_problems(value: Any) -> list[ConfigError]:
-    if isinstance(value, str) and not value.strip().startswith("{") and not Path(value).is_file():
-        return [_problem("deepspeed", value, f"config file {value} not found",
-                         "a DeepSpeed JSON file or a mapping")]
-    return []
-
-
 def check_can_train(cfg: "Config") -> None:
     """Raise ConfigError when this machine lacks what the recipe needs to train (other commands,
     e.g. estimating a DeepSpeed recipe for another machine, do not need it)."""
-    value = cfg.training.get("deepspeed")
-    if value is not None and importlib.util.find_spec("deepspeed") is None:
-        raise ConfigError("DeepSpeed is not installed", where="key 'deepspeed'", key="deepspeed",
-                          value=value, allowed="a DeepSpeed config once DeepSpeed is installed",
-                          hint="run `pip install deepspeed`, or remove the key to train without it")
+    from tunelab.config.machine import machine_problems
+
+    problems = machine_problems(cfg)
+    if problems:
+        raise ConfigError.combine(problems, where=cfg.source)
+    if cfg.method.stage == "grpo" and cfg.rl.use_vllm:
+        _check_vllm()
+
+
+def _check_vllm() -> None:
+    import torch
+
+    unusable = "use_vllm needs a CUDA GPU, and this machine has none" if not torch.cuda.is_available() \
+        else "use_vllm needs vLLM, which is not installed" if importlib.util.find_spec("vllm") is None \
+        else None
+    if unusable:
+        raise ConfigError(unusable, where="key 'use_vllm'", key="use_vllm", value=True,
+                          allowed="true on a CUDA machine with `pip install 'tunelab[vllm]'`",
+                          hint="remove use_vllm: grpo then generates with transformers (slower, "
+                               "any device)")
 
 
 def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:
@@ -117,6 +147,12 @@ def _conflicts(cfg: "Config") -> list[ConfigError]:
     if d.packing and meth.stage not in ("pt", "sft"):
         found.append(_conflict("packing", "stage", f"packing applies to pt and sft, not {meth.stage}",
                                "remove packing or use stage: sft"))
+    batch = int(cfg.training_value("per_device_train_batch_size"))
+    if meth.stage == "kto" and batch < 2:
+        # KTO estimates its KL term from the other answers of the same micro-batch
+        found.append(_conflict("per_device_train_batch_size", "stage",
+                               f"stage kto needs at least 2 rows per micro-batch, got {batch}",
+                               "set per_device_train_batch_size: 2 or more"))
     return found
 
 

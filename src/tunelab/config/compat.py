@@ -17,7 +17,8 @@ _NO_OPTIMIZER = ("this optimizer is not wired into TuneLab; transformers' own `o
                  "(e.g. optim: galore_adamw, adamw_8bit) is")
 _NO_KERNEL = "this accelerator or backend is not part of TuneLab"
 _NO_TOKENS = "TuneLab does not change the tokenizer's vocabulary; add tokens to the model beforehand"
-_NO_EVAL = "TuneLab has no generate-and-score evaluation yet (tunelab train reports eval loss)"
+_NO_EVAL = ("training reports eval loss only; generate-and-score runs after training with "
+            "`tunelab eval RUN --predict --dataset D`")
 _NO_PROFILER = "TuneLab has no profiler hook; use torch.profiler around `tunelab train` instead"
 _NO_LOSS = "TuneLab trains with the standard cross-entropy loss only"
 
@@ -35,7 +36,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
                     "badam_mode", "badam_start_block", "badam_switch_mode", "badam_switch_interval",
                     "badam_update_ratio", "badam_mask_mode", "badam_verbose", "use_adam_mini", "use_muon",
                     "loraplus_lr_ratio", "loraplus_lr_embedding"),
-    _NO_KERNEL: ("use_unsloth", "use_unsloth_gc", "enable_liger_kernel", "use_v1_kernels", "use_kt",
+    _NO_KERNEL: ("use_unsloth", "use_v1_kernels", "use_kt",
                  "kt_weight_path", "kt_expert_checkpoint_path", "kt_use_lora_experts", "kt_lora_expert_num",
                  "kt_lora_expert_intermediate_size", "shift_attn", "mixture_of_depths", "use_mca",
                  "use_hyper_parallel", "hyper_parallel_args", "ray_num_workers", "ray_init_kwargs",
@@ -73,8 +74,7 @@ _SINGLE: dict[str, str] = {
     "hf_hub_token": "log in with `hf auth login` or set HF_TOKEN; TuneLab never stores tokens in recipes",
     "low_cpu_mem_usage": "transformers 5 always loads weights this way",
     "use_kv_cache": "generation always uses the KV cache",
-    "disable_gradient_checkpointing": "gradient checkpointing is off unless gradient_checkpointing: true",
-    "use_reentrant_gc": "TuneLab uses transformers' default checkpointing (non-reentrant)",
+    "use_reentrant_gc": "TuneLab checkpoints non-reentrantly (reentrantly only for gradient_checkpointing: offload)",
     "upcast_layernorm": "norm weights keep the model's dtype (mixed precision computes them in fp32)",
     "upcast_lmhead_output": "the chunked loss computes logits in float32 already",
     "print_param_status": "TuneLab prints the trainable parameter count; use --debug for more",

@@ -69,8 +69,26 @@ class MethodArgs:
         "scaled, and multi-process runs, use the model's own loss.",
         help_zh="只在有标签的位置分块由隐状态计算损失，不生成完整 logits 张量（损失相同，显存少得多）。"
         "logits 带软截断或缩放的模型以及多进程训练使用模型自带的损失。", group="training")
-    gradient_checkpointing: bool | None = option(
-        None, "Recompute activations to save memory. Unset: off (it costs ~30% speed); turn it on "
-        "when memory is short.",
-        help_zh="重新计算激活以节省显存。不设置：关闭（约慢 30%）；显存不足时打开。",
-        aliases=("activation_checkpointing",), group="training")
+    gradient_checkpointing: bool | str = option(
+        "auto", "Recompute activations in backward to save memory (~30% slower). auto: on only "
+        "when the memory estimate says the step does not fit the GPU without it (off on CPU); "
+        "offload: on, and the checkpointed layer inputs wait in CPU RAM (torch's save_on_cpu).",
+        help_zh="在反向时重新计算激活以节省显存（约慢 30%）。auto：仅当显存估算表明不开启就放不下时才开启"
+        "（CPU 上关闭）；offload：开启，并把检查点保存的层输入放在 CPU 内存（torch 的 save_on_cpu）。",
+        choices=(True, False, "auto", "offload"), aliases=("activation_checkpointing",),
+        group="training")
+    disable_gradient_checkpointing: bool = option(
+        False, "LLaMA-Factory's switch: true means gradient_checkpointing: false.",
+        help_zh="LLaMA-Factory 的开关：true 即 gradient_checkpointing: false。", group="training")
+    use_unsloth_gc: bool = option(
+        False, "LLaMA-Factory's offloaded checkpointing: true means gradient_checkpointing: offload.",
+        help_zh="LLaMA-Factory 的卸载式检查点：true 即 gradient_checkpointing: offload。", group="training")
+
+
+def checkpointing_setting(method: MethodArgs) -> bool | str:
+    """gradient_checkpointing as asked, with LLaMA-Factory's two switches folded in."""
+    if method.use_unsloth_gc:
+        return "offload"
+    if method.disable_gradient_checkpointing:
+        return False
+    return method.gradient_checkpointing

@@ -12,6 +12,10 @@ KTO = {"stage": ("kto",)}
 WITH_REFERENCE = {"stage": ("dpo", "kto", "ppo")}
 # The losses of stage dpo: DPO and its variants (TRL's DPOTrainer / CPOTrainer / ORPOTrainer).
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
+SIMPO = {"stage": ("dpo",), "pref_loss": ("simpo",)}
+# ORPO's loss always holds its SFT term; TRL's label smoothing exists for sigmoid and simpo only.
+WITH_FTX = {"stage": ("dpo",), "pref_loss": ("sigmoid", "ipo", "hinge", "simpo")}
+SMOOTHED = {"stage": ("dpo",), "pref_loss": ("sigmoid", "simpo")}
 
 
 @dataclass
@@ -26,17 +30,18 @@ class PreferenceArgs:
         help_zh="dpo：偏好损失：sigmoid（DPO）、ipo、hinge、orpo（无参考模型）、simpo（无参考模型）。",
         choices=PREF_LOSSES, group="preference", when=DPO)
     pref_ftx: float = option(
-        0.0, "dpo: weight of an added SFT loss on the chosen answers (0: none).",
-        help_zh="dpo：在 chosen 回答上附加的 SFT 损失权重（0：不加）。", min=0, group="preference",
-        when=DPO)
+        0.0, "dpo: weight of an added SFT loss on the chosen answers (0: none; orpo always has "
+        "one).", help_zh="dpo：在 chosen 回答上附加的 SFT 损失权重（0：不加；orpo 自带）。", min=0,
+        group="preference", when=WITH_FTX)
     simpo_gamma: float = option(
         0.5, "dpo with pref_loss simpo: the target reward margin gamma.",
         help_zh="dpo 且 pref_loss 为 simpo：目标奖励间隔 gamma。", min=0, group="preference",
-        when=DPO)
+        when=SIMPO)
     dpo_label_smoothing: float = option(
-        0.0, "dpo: label smoothing (robust DPO) in [0, 0.5).",
-        help_zh="dpo：标签平滑（稳健 DPO），取值 [0, 0.5)。", min=0, max=0.5, max_exclusive=True,
-        group="preference", when=DPO)
+        0.0, "dpo with pref_loss sigmoid or simpo: label smoothing in [0, 0.5), the assumed "
+        "share of flipped labels (sigmoid: robust DPO).",
+        help_zh="dpo 且 pref_loss 为 sigmoid 或 simpo：标签平滑，取值 [0, 0.5)，假定被标反的比例（sigmoid：稳健 DPO）。",
+        min=0, max=0.5, max_exclusive=True, group="preference", when=SMOOTHED)
     kto_chosen_weight: float = option(
         1.0, "kto: weight of the desirable answers' loss.", help_zh="kto：期望回答的损失权重。",
         min=0, min_exclusive=True, group="preference", when=KTO)
@@ -45,7 +50,8 @@ class PreferenceArgs:
         min=0, min_exclusive=True, group="preference", when=KTO)
     ref_model: str | None = option(
         None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the base model "
-        "itself; with LoRA that is the base with the adapter disabled (no second copy).",
+        "itself; with LoRA that is the base with the adapter disabled (no second copy). "
+        "dpo's orpo and simpo use none.",
         help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：基座模型本身；LoRA 时为关闭适配器的基座（不复制权重）。",
         group="preference", when=WITH_REFERENCE)
     ref_model_adapters: list[str] | None = option(

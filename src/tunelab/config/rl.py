@@ -39,23 +39,35 @@ class RLArgs:
     ppo_target: float = option(6.0, "ppo: target KL of the adaptive KL controller.",
                                help_zh="ppo：自适应 KL 控制器的目标 KL。", min=0, group="ppo", when=PPO)
     reward_funcs: list[str] | None = option(
-        None, "grpo: reward functions, built-in (accuracy, format, length) or module.path:function.",
-        help_zh="grpo：奖励函数，内置（accuracy、format、length）或 module.path:function。",
+        None, "grpo: reward functions, a list or comma-separated: accuracy (the final answer "
+        "against the row's answer column), format (<think>...</think> then an answer), length "
+        "(penalises completions that reach max_completion_length), or module.path:function for "
+        "your own (def f(completions, **kwargs) -> list[float]).",
+        help_zh="grpo：奖励函数，列表或逗号分隔：accuracy（最终答案与该行 answer 列比对）、format"
+        "（<think>...</think> 后给出答案）、length（惩罚接近 max_completion_length 的回答），或用 "
+        "module.path:function 指定自己的函数（def f(completions, **kwargs) -> list[float]）。",
         group="grpo", when=GRPO)
     num_generations: int = option(
-        8, "grpo: completions sampled per prompt (the group).", help_zh="grpo：每个提示采样的回答数（组大小）。",
-        min=2, group="grpo", when=GRPO)
+        8, "grpo: completions sampled per prompt (the group); must divide per_device_train_batch_size "
+        "x gradient_accumulation_steps x devices, the completions of one step.",
+        help_zh="grpo：每个提示采样的回答数（组大小）；须整除 per_device_train_batch_size × "
+        "gradient_accumulation_steps × 设备数（每步的回答数）。", min=2, group="grpo", when=GRPO)
     max_completion_length: int = option(
-        256, "grpo: most tokens per sampled completion.", help_zh="grpo：每个采样回答的最大 token 数。",
+        256, "grpo: most tokens per sampled completion (max_new_tokens is chat's).",
+        help_zh="grpo：每个采样回答的最大 token 数（max_new_tokens 用于对话）。",
         min=1, group="grpo", when=GRPO)
     grpo_beta: float = option(
-        0.0, "grpo: KL coefficient against the reference (0: no reference model is kept).",
-        help_zh="grpo：相对参考模型的 KL 系数（0：不保留参考模型）。", min=0, group="grpo", when=GRPO)
+        0.0, "grpo: KL coefficient against the reference (0: no reference is kept and kl is not "
+        "logged; with LoRA the reference is the base with the adapter disabled).",
+        help_zh="grpo：相对参考模型的 KL 系数（0：不保留参考模型，也不记录 kl；LoRA 时参考模型为禁用适配器的基座）。",
+        min=0, group="grpo", when=GRPO)
     grpo_epsilon: float = option(0.2, "grpo: clipping range epsilon.", help_zh="grpo：裁剪范围 epsilon。",
                                  min=0, min_exclusive=True, group="grpo", when=GRPO)
     loss_type: str = option(
         "dapo", "grpo: loss normalisation: grpo, bnpo, dr_grpo or dapo (TRL's names).",
         help_zh="grpo：损失归一化方式：grpo、bnpo、dr_grpo 或 dapo（TRL 的名称）。",
         choices=("grpo", "bnpo", "dr_grpo", "dapo"), group="grpo", when=GRPO)
-    use_vllm: bool = option(False, "grpo: generate with vLLM (GPU, vllm installed).",
-                            help_zh="grpo：用 vLLM 生成（需要 GPU 和 vllm）。", group="grpo", when=GRPO)
+    use_vllm: bool = option(False, "grpo: generate the completions with vLLM, colocated on the "
+                            "training GPU (CUDA and the vllm extra).",
+                            help_zh="grpo：用 vLLM 生成回答，与训练共用 GPU（需要 CUDA 和 vllm 附加依赖）。",
+                            group="grpo", when=GRPO)

@@ -111,6 +111,18 @@ class TrainingArgs:
         None, "Evaluate every N steps. Unset: same as logging_steps.",
         help_zh="每隔多少步评估一次。不设置：与 logging_steps 相同。", min=0, min_exclusive=True,
         when={"eval_strategy": ("steps",)})
+    load_best_model_at_end: bool = option(
+        False, "After training, load the checkpoint with the best metric_for_best_model and save it "
+        "as the run's model (needs save_strategy = eval_strategy; the manifest names it).",
+        help_zh="训练结束后载入 metric_for_best_model 最好的检查点并作为本次运行的模型保存"
+        "（需要 save_strategy 与 eval_strategy 相同；manifest 中记录其名称）。")
+    metric_for_best_model: str | None = option(
+        None, "The evaluation metric that picks the best checkpoint, e.g. eval_loss. Unset: loss "
+        "when load_best_model_at_end is on.",
+        help_zh="用于挑选最佳检查点的评估指标，如 eval_loss。不设置：开启 load_best_model_at_end 时为 loss。")
+    greater_is_better: bool | None = option(
+        None, "Whether a higher metric_for_best_model is better. Unset: false for a loss, true otherwise.",
+        help_zh="metric_for_best_model 是否越大越好。不设置：损失类指标为 false，其余为 true。")
     bf16: bool = option(False, "Train in bfloat16 mixed precision (Ampere or newer GPUs).",
                         help_zh="使用 bfloat16 混合精度训练（Ampere 及更新的 GPU）。")
     fp16: bool = option(False, "Train in float16 mixed precision (older GPUs).",
@@ -126,8 +138,37 @@ class TrainingArgs:
         factory=lambda: list(TRAINING_DEFAULTS["report_to"]),
         help_zh="除运行目录外，指标还发送到哪里：none，或 tensorboard、wandb、mlflow 等中的一个或多个（逗号分隔），或 all。")
     deepspeed: str | dict | None = option(
-        None, "DeepSpeed config: a JSON file path or a mapping (needs `pip install deepspeed`).",
-        help_zh="DeepSpeed 配置：JSON 文件路径或映射（需要 `pip install deepspeed`）。")
+        None, "DeepSpeed config: a JSON file path or a mapping (needs `pip install deepspeed`). "
+        "Ready ones: examples/deepspeed/ds_z0.json, ds_z2.json, ds_z2_offload.json, ds_z3.json, "
+        "ds_z3_offload.json; their \"auto\" values are filled from the recipe by transformers.",
+        help_zh="DeepSpeed 配置：JSON 文件路径或映射（需要 `pip install deepspeed`）。现成配置："
+        "examples/deepspeed/ds_z0.json、ds_z2.json、ds_z2_offload.json、ds_z3.json、ds_z3_offload.json；"
+        "其中的 \"auto\" 值由 transformers 按配方填入。", group="training")
+    fsdp: str | bool | None = option(
+        None, "PyTorch FSDP2 (through accelerate) for several processes: 'full_shard auto_wrap' "
+        "shards weights, gradients and optimizer state and wraps each decoder layer; "
+        "'shard_grad_op' keeps the weights whole between forward and backward; add 'offload' to "
+        "keep parameters in CPU RAM. true = full_shard.",
+        help_zh="PyTorch FSDP2（经由 accelerate），用于多进程训练：'full_shard auto_wrap' 切分权重、梯度和"
+        "优化器状态并逐个包装解码层；'shard_grad_op' 在前向与反向之间保留完整权重；加上 'offload' "
+        "把参数放在 CPU 内存。true 即 full_shard。", group="training")
+    fsdp_config: str | dict | None = option(
+        None, "FSDP settings: a JSON file or a mapping of transformers' fsdp_config keys "
+        "(transformer_layer_cls_to_wrap, cpu_offload, reshard_after_forward, state_dict_type, "
+        "activation_checkpointing, ...). Setting it turns FSDP on. TuneLab runs FSDP2 with "
+        "CPU-RAM-efficient loading and saves a full state dict unless it says otherwise.",
+        help_zh="FSDP 设置：JSON 文件或映射，键为 transformers 的 fsdp_config 键（transformer_layer_cls_to_wrap、"
+        "cpu_offload、reshard_after_forward、state_dict_type、activation_checkpointing 等）。设置它即开启 "
+        "FSDP。TuneLab 运行 FSDP2，默认节省 CPU 内存地加载，并保存完整的 state dict。", group="training")
+    use_liger_kernel: bool = option(
+        False, "Liger kernels (CUDA, `pip install liger-kernel`): fused RMSNorm, RoPE, SwiGLU and "
+        "a fused linear cross-entropy that never builds the logits.",
+        help_zh="Liger 内核（CUDA，`pip install liger-kernel`）：融合的 RMSNorm、RoPE、SwiGLU，以及从不"
+        "生成 logits 的融合线性交叉熵。", aliases=("enable_liger_kernel",), group="training")
+    torch_compile: bool = option(
+        False, "Compile the model with torch.compile (faster steps after a slow first one; needs "
+        "a C compiler on CPU).",
+        help_zh="用 torch.compile 编译模型（首步较慢，之后更快；在 CPU 上需要 C 编译器）。", group="training")
     ddp_timeout: int = option(1800, "Seconds processes wait for each other in distributed runs.",
                               help_zh="分布式训练中进程间等待的秒数。", min=1)
     neftune_noise_alpha: float | None = option(

@@ -45,7 +45,8 @@ def to_labeled(row: dict, spec: DatasetSpec, location: str, convert) -> LabeledS
     if isinstance(tag, str) and tag.strip().lower() in _TRUE + _FALSE:
         tag = tag.strip().lower() in _TRUE
     if not isinstance(tag, bool) and tag not in (0, 1):
-        raise RowError(f"column '{name}' (kto_tag) must be true or false, got {tag!r:.40}")
+        raise RowError(f"column '{name}' (kto_tag) must be true (a desirable answer) or false "
+                       f"(an undesirable one), got {'null' if tag is None else repr(tag)[:40]}")
     return LabeledSample(convert(row, spec, location), bool(tag), source=location)
 
 
@@ -69,6 +70,19 @@ def to_prompt(row: dict, spec: DatasetSpec, location: str, convert) -> PromptSam
     if not prompt.messages or prompt.messages[-1].role != "user":
         raise RowError("the prompt must end with a user turn")
     return PromptSample(prompt, answer, extras=dict(row), source=location)
+
+
+def check_columns(sample: PromptSample, required: dict[str, str]) -> None:
+    """Raise RowError when the prompt row lacks a column a reward function reads
+    (``required``: column -> why it is needed)."""
+    from tunelab.data.convert import RowError
+
+    for column, why in required.items():
+        value = sample.answer if column == "answer" else sample.extras.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            where = ("an 'answer' column, or the response column of alpaca rows / a final "
+                     "assistant turn") if column == "answer" else f"a '{column}' column"
+            raise RowError(f"no {column}: {why}; give the row {where}")
 
 
 def _prompt_messages(row: dict, spec: DatasetSpec, location: str, convert, placeholder: str) -> Conversation:

@@ -22,7 +22,8 @@ from tunelab.data.encode import IGNORE_INDEX
 from tunelab.data.encode_batch import encode_samples
 from tunelab.data.kinds import sample_kind
 from tunelab.data.registry import data_path, resolve
-from tunelab.data.report import Problem, ValidationReport, load_samples, no_valid_rows_error
+from tunelab.data.report import (Problem, ValidationReport, load_samples, no_valid_rows_error,
+                                 required_columns)
 from tunelab.data.templates import TemplateInfo, apply_template
 from tunelab.errors import DataError
 
@@ -100,13 +101,14 @@ def _fingerprint(cfg, tokenizer, stage: str) -> str:
     specs = resolve(names, d.dataset_dir)
     files = {s.name: file_signature(data_path(s, d.dataset_dir)) for s in specs
              if s.file_name and data_path(s, d.dataset_dir).exists()}
+    required = required_columns(cfg, stage)
     return fingerprint({
         "datasets": list(d.dataset), "eval_datasets": list(d.eval_dataset or []),
         "specs": [dataclasses.asdict(s) for s in specs], "files": files,
         "tokenizer": tokenizer_signature(tokenizer), "template": d.template,
         "options": encoding_options(cfg.data, stage), "max_samples": d.max_samples,
         "placeholders": d.placeholders, "val_size": d.val_size, "seed": _seed(cfg),
-        "packing": resolve_packing(cfg, stage)})
+        "packing": resolve_packing(cfg, stage), **({"required": sorted(required)} if required else {})})
 
 
 def _seed(cfg) -> int:
@@ -127,8 +129,9 @@ def _read_and_encode(cfg, tokenizer, names: list[str], stage: str, counts: dict)
     """Encoded rows of the named datasets and their reports; encode failures join the reports."""
     rows, reports = [], []
     options = encoding_options(cfg.data, stage)
+    required = required_columns(cfg, stage)
     for name in names:
-        samples, (report,) = load_samples(cfg.data, [name], stage)
+        samples, (report,) = load_samples(cfg.data, [name], stage, required=required)
         encoded, problems, dropped = encode_samples(samples, tokenizer, options,
                                                     workers=cfg.data.preprocessing_num_workers)
         report.problems += problems
@@ -175,9 +178,28 @@ def _shape(rows: list, stage: str, packing: bool, cutoff_len: int) -> list:
 def _to_dataset(rows: list):
     import datasets
 
-    names = [c for c in COLUMNS if c in rows[0]] + [c for c in rows[0] if c not in COLUMNS] if rows else []
-    columns = {c: [r[c] for r in rows] for c in names}
-    return datasets.Dataset.from_dict(columns or {"input_ids": [], "labels": []})
+    seen = dict.fromkeys(c for r in rows for c in r)  # prompt rows of two datasets may differ
+    names = [c for c in COLUMNS if c in seen] + [c for c in seen if c not in COLUMNS]
+    columns = {c: [r.get(c) for r in rows] for c in names}
+    try:
+        return datasets.Dataset.from_dict(columns or {"input_ids": [], "labels": []})
+    except Exception as exc:  # pyarrow's type errors name no column
+        raise _column_type_error(columns, exc) from None
+
+
+def _column_type_error(columns: dict, exc: Exception) -> Exception:
+    """The DataError naming the column whose values Arrow cannot store together."""
+    import datasets
+
+    for name, values in columns.items():
+        try:
+            datasets.Dataset.from_dict({name: values})
+        except Exception as inner:
+            kinds = sorted({type(v).__name__ for v in values if v is not None})
+            return DataError(f"column '{name}' holds values of different kinds ({', '.join(kinds)}): "
+                             f"{inner}", where=f"column '{name}'",
+                             hint="give the column one kind of value in every row (e.g. all text)")
+    return exc
 
 
 def _build(cfg, tokenizer, stage: str, fp: str, info: TemplateInfo | None) -> PreparedData:
@@ -201,9 +223,12 @@ def _build(cfg, tokenizer, stage: str, fp: str, info: TemplateInfo | None) -> Pr
 
 def _token_counts(rows: list) -> dict:
     """Tokens fed and tokens trained (the first label of a row is never a target)."""
-    if rows and "prompt_ids" in rows[0]:  # pairs: each side is fed once with the prompt
+    if rows and "chosen_ids" in rows[0]:  # pairs: each side is fed once with the prompt
         total = sum(2 * len(r["prompt_ids"]) + len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in rows)
         return {"total_tokens": total, "trainable_tokens": total - sum(2 * len(r["prompt_ids"]) for r in rows)}
+    if rows and "completion_ids" in rows[0]:  # tagged answers (kto): prompt + answer once each
+        trained = sum(len(r["completion_ids"]) for r in rows)
+        return {"total_tokens": trained + sum(len(r["prompt_ids"]) for r in rows), "trainable_tokens": trained}
     if not rows or "labels" not in rows[0]:
         return {"total_tokens": sum(len(r.get("input_ids", ())) for r in rows), "trainable_tokens": 0}
     total = sum(len(r["input_ids"]) for r in rows)

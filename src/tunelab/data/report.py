@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunelab.config.data import DataArgs
-from tunelab.data.conversation import Conversation, TextSample
+from tunelab.data.conversation import PromptSample, Sample
 from tunelab.data.convert import RowError, to_sample
+from tunelab.data.convert_stages import check_columns
+from tunelab.data.kinds import sample_kind
 from tunelab.data.readers import read_rows
 from tunelab.data.registry import resolve
 from tunelab.errors import DataError
@@ -79,21 +81,25 @@ def _group(problems: list[Problem]) -> list[tuple[str, str]]:
             for g in groups]
 
 
-def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,
-                 strict: bool = True) -> tuple[list[Conversation | TextSample], list[ValidationReport]]:
+def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str, strict: bool = True,
+                 required: dict[str, str] | None = None) -> tuple[list[Sample], list[ValidationReport]]:
     """Samples of the named datasets (in order) and one report per dataset.
 
-    Bad rows are skipped and listed in the reports. With ``strict``, a dataset with no usable
-    row raises DataError giving the row count and the first reasons.
+    Bad rows are skipped and listed in the reports; ``required`` (column -> why) names the
+    columns every prompt row must have (those the grpo reward functions read). With ``strict``,
+    a dataset with no usable row raises DataError giving the row count and the first reasons.
     """
-    samples: list[Conversation | TextSample] = []
+    samples: list[Sample] = []
     reports = []
     for spec in resolve(names, cfg_data.dataset_dir):
         rows = read_rows(spec, cfg_data.dataset_dir, cfg_data.max_samples)
         report = ValidationReport(spec.name, total=len(rows))
         for location, row in rows:
             try:
-                samples.append(to_sample(row, spec, location, stage, cfg_data.placeholders))
+                sample = to_sample(row, spec, location, stage, cfg_data.placeholders)
+                if required and isinstance(sample, PromptSample):
+                    check_columns(sample, required)
+                samples.append(sample)
                 report.valid += 1
             except RowError as exc:
                 report.problems.append(Problem(location, exc.reason))
@@ -101,6 +107,17 @@ def load_samples(cfg_data: DataArgs, names: list[str] | str, stage: str,
             raise no_valid_rows_error(report)
         reports.append(report)
     return samples, reports
+
+
+def required_columns(cfg, stage: str) -> dict[str, str]:
+    """Columns every prompt row must have, with why: those the recipe's grpo reward functions
+    read (``accuracy`` reads ``answer``). Importing a user's reward module may raise ConfigError."""
+    rewards = getattr(getattr(cfg, "rl", None), "reward_funcs", None)
+    if sample_kind(stage) != "prompt" or not rewards:
+        return {}
+    from tunelab.rewards import required_columns as reward_columns
+
+    return reward_columns(rewards)
 
 
 def no_valid_rows_error(report: ValidationReport, shown: int = 3) -> DataError:

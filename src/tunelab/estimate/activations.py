@@ -26,6 +26,10 @@ from tunelab.estimate.shape import ModelShape
 
 LOGIT_BYTES_PER_ENTRY = 12  # fp32 logits (upcast) + fp32 log-softmax + its fp32 gradient
 LOSS_CHUNK_TOKENS = 1024  # tunelab.train.loss.chunked_loss_sum's default chunk
+# dpo, kto and grpo score tokens through TRL's fused LM head (trl.kernels.chunked_logprob), in
+# tiles of at most this many tokens x vocabulary entries; the full logits never exist
+FUSED_HEAD_STAGES = ("dpo", "kto", "grpo")
+TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
 ADAPTER_BYTES = 4  # PEFT keeps adapter weights in fp32
 # Linears that read the same tensor (Llama naming); o_proj reads a view of the attention output.
 SHARED_INPUTS = {"q_proj": "attention input", "k_proj": "attention input", "v_proj": "attention input",
@@ -90,30 +94,48 @@ def activation_bytes(plan: Plan, shape: ModelShape, lora_targets: set[str]) -> t
     per_token = layer_saved_bytes(plan, shape, lora_targets)
     per_layer = per_token * tokens
     # eager attention keeps the fp32 softmax and its half-precision copy: heads x seq^2 per row
-    eager = plan.batch_size * shape.num_heads * plan.cutoff_len**2 * (4 + cb) if plan.attention == "eager" else 0
+    eager = plan.rows * shape.num_heads * plan.seq_len**2 * (4 + cb) if plan.attention == "eager" else 0
     outside = 5 * h * tokens * cb  # embedding output, final norm, head input
     if plan.gradient_checkpointing:
-        # layer inputs are kept; one layer at a time is recomputed in full during backward
-        total = shape.num_layers * h * tokens * cb + per_layer + eager + outside
-        how = f"checkpointed: {shape.num_layers} layer inputs + 1 layer recomputed"
+        # layer inputs are kept (in CPU RAM when offloaded); one layer at a time is recomputed
+        # in full during backward
+        inputs = 0 if plan.offload_activations else shape.num_layers * h * tokens * cb
+        total = inputs + per_layer + eager + outside
+        kept = "in CPU RAM" if plan.offload_activations else "kept"
+        how = f"checkpointed: {shape.num_layers} layer inputs {kept} + 1 layer recomputed"
     else:
         layers = activation_layers(plan, shape)
         total = layers * (per_layer + eager) + outside
         how = f"{layers} layers x {per_token:,} B/token"
     attn = "eager attention (seq^2 scores)" if eager else f"{plan.attention} attention"
-    return total, f"{plan.batch_size} x {plan.cutoff_len} tokens, {how}, {attn}"
+    return total, f"{_sequences_text(plan)}, {how}, {attn}"
+
+
+def _sequences_text(plan: Plan) -> str:
+    if plan.sequences == 1:
+        return f"{plan.batch_size} x {plan.seq_len} tokens"
+    what = "chosen + rejected" if plan.stage in ("rm", "dpo") else "generations"
+    return f"{plan.batch_size} rows x {plan.sequences} ({what}) x {plan.seq_len} tokens"
 
 
 def logit_tokens(plan: Plan) -> int:
-    """Tokens whose logits are alive at once: one loss chunk with the chunked loss, else all.
-
-    The chunked loss runs on one process only; multi-process runs use the model's own loss."""
-    if plan.chunked_loss and plan.num_gpus == 1:
-        return min(plan.tokens, LOSS_CHUNK_TOKENS)
-    return plan.tokens
+    """Tokens whose logits are alive at once: one loss chunk with the chunked loss (single
+    process, DDP and FSDP alike) or Liger's fused cross-entropy, else all (``Plan.own_loss``).
+    The chunked loss is pt's and sft's; the TRL stages compute their own log-probs."""
+    if plan.own_loss or plan.stage not in ("pt", "sft"):
+        return plan.tokens
+    return min(plan.tokens, LOSS_CHUNK_TOKENS)
 
 
 def logit_bytes(plan: Plan, shape: ModelShape) -> tuple[int, str]:
+    if plan.stage == "rm":
+        return 0, "score head: one value per sequence, no vocabulary logits"
+    if plan.stage in FUSED_HEAD_STAGES:
+        tokens, vocab = min(plan.tokens, TRL_TOKEN_TILE), min(shape.vocab_size, TRL_VOCAB_TILE)
+        per_entry = plan.compute_bytes + 8
+        return (tokens * vocab * per_entry,
+                f"TRL's fused log-prob head: one tile of {tokens:,} tokens x {vocab:,} vocab x "
+                f"{per_entry} B (the tile and its fp32 working copies)")
     tokens = logit_tokens(plan)
     how = "one loss chunk of " if tokens < plan.tokens else ""
     return (tokens * shape.vocab_size * LOGIT_BYTES_PER_ENTRY,

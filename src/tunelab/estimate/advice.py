@@ -67,6 +67,14 @@ def _checkpointing(plan: Plan, shape: ModelShape, budget: int | None):
             replace(plan, gradient_checkpointing=True))
 
 
+def _offloaded_checkpointing(plan: Plan, shape: ModelShape, budget: int | None):
+    if plan.offload_activations:
+        return None
+    return ({"gradient_checkpointing": "offload"}, "checkpointing with the layer inputs in CPU RAM "
+            "(slower still: each layer input crosses PCIe twice)",
+            replace(plan, gradient_checkpointing=True, offload_activations=True))
+
+
 def _attention(plan: Plan, shape: ModelShape, budget: int | None):
     if plan.attention != "eager":
         return None
@@ -175,7 +183,7 @@ def _everything_sharded(plan: Plan, shape: ModelShape, budget: int | None):
                     f"(keeps {plan.finetuning_type} in full precision)"), new
 
 
-_PROPOSALS = (_checkpointing, _attention, _optimizer, _smaller_batch, _lora, _quantize(8),
+_PROPOSALS = (_checkpointing, _offloaded_checkpointing, _attention, _optimizer, _smaller_batch, _lora, _quantize(8),
               _quantize(4), _shorter_cutoff, _zero, _offload, _everything, _everything_sharded)
 
 

@@ -1,15 +1,16 @@
 """Know before you train: peak accelerator memory of a recipe, from the model's config alone.
 
 ``estimate_memory(cfg)`` prices weights, adapters, gradients, optimizer state, activations,
-logits and framework overhead (see ``parts`` for each formula), says whether the total fits
-the device, and when it does not, proposes recipe changes with their own estimates. It is pure
+logits and framework overhead (see ``parts`` for each formula), plus the reference model, reward
+model and generation cache of the post-training stages (see ``stages``); it says whether the
+total fits the device, and when it does not, proposes recipe changes with their own estimates. It is pure
 and fast (the model is counted on the meta device and cached), so a UI can call it on every
 change. It returns data only; ``tunelab.cli.format_estimate`` turns it into text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ConfigError
@@ -17,6 +18,7 @@ from tunelab.estimate.advice import Suggestion, suggest_changes
 from tunelab.estimate.parts import price
 from tunelab.estimate.plan import Plan, plan_from_config
 from tunelab.estimate.shape import ModelShape, load_model_config, shape_of
+from tunelab.estimate.stages import stage_notes
 from tunelab.sizes import parse_size as _parse_size
 
 if TYPE_CHECKING:
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 
 ACCURACY_NOTE = ("accuracy: checked against the measured peak memory of CPU training steps "
                  "(BENCHMARKS.md); not yet measured on a GPU")
-COMPONENTS = ("weights", "adapter", "gradients", "optimizer", "activations", "logits", "overlap",
-              "overhead")
+COMPONENTS = ("weights", "adapter", "reference", "reward_model", "gradients", "optimizer",
+              "generation", "activations", "logits", "overlap", "overhead")
 
 
 @dataclass
@@ -34,8 +36,11 @@ class MemoryEstimate:
 
     weights: int
     adapter: int
+    reference: int
+    reward_model: int
     gradients: int
     optimizer: int
+    generation: int
     activations: int
     logits: int
     overlap: int
@@ -89,6 +94,7 @@ def estimate_memory(cfg: "Config", *, gpu_memory_bytes: int | None = None,
 
 def estimate_plan(plan: Plan, shape: ModelShape, gpu_memory_bytes: int | None = None,
                   model: str | None = None) -> MemoryEstimate:
+    plan, checkpointing = resolve_checkpointing(plan, shape, gpu_memory_bytes)
     priced = price(plan, shape)
     total = priced.total
     fits = None if gpu_memory_bytes is None else total <= gpu_memory_bytes
@@ -97,7 +103,25 @@ def estimate_plan(plan: Plan, shape: ModelShape, gpu_memory_bytes: int | None = 
                           trainable_params=priced.trainable_params, fits=fits,
                           device_memory=gpu_memory_bytes, num_gpus=plan.num_gpus, model=model,
                           suggestions=suggestions, details=priced.details,
-                          notes=_notes(plan) + priced.notes, plan=plan, shape=shape)
+                          notes=[checkpointing] + _notes(plan) + priced.notes, plan=plan, shape=shape)
+
+
+def resolve_checkpointing(plan: Plan, shape: ModelShape, budget: int | None) -> tuple[Plan, str]:
+    """``gradient_checkpointing: auto`` decided against the device: on only when the step is
+    estimated not to fit without it. Returns the plan with the choice made and why."""
+    if not plan.checkpointing_auto:
+        mode = "offload" if plan.offload_activations else "on" if plan.gradient_checkpointing else "off"
+        return plan, f"gradient checkpointing: {mode} (as the recipe sets it)"
+    plan = replace(plan, checkpointing_auto=False)
+    if budget is None:
+        return plan, "gradient checkpointing: off (auto: no GPU memory known, nothing to save)"
+    without = price(plan, shape).total
+    if without <= budget:
+        return plan, (f"gradient checkpointing: off (auto: the step fits without it, "
+                      f"{without / 2**30:.2f} of {budget / 2**30:.2f} GiB)")
+    return replace(plan, gradient_checkpointing=True), (
+        f"gradient checkpointing: on (auto: without it the step needs {without / 2**30:.2f} GiB, "
+        f"more than the {budget / 2**30:.2f} GiB of the GPU)")
 
 
 def _notes(plan: Plan) -> list[str]:
@@ -105,7 +129,15 @@ def _notes(plan: Plan) -> list[str]:
              ACCURACY_NOTE]
     if plan.attention == "fa2":
         notes.insert(0, "fa2 is priced like SDPA (neither keeps the seq^2 score matrix)")
-    return notes
+    if plan.liger:
+        notes.insert(0, "Liger: its fused cross-entropy is priced like the chunked loss, its fused "
+                        "RMSNorm/SwiGLU like the plain layers (an upper bound)")
+    if plan.torch_compile:
+        notes.insert(0, "torch_compile is priced as eager execution (compiled kernels often save more)")
+    if plan.offload_activations:
+        notes.insert(0, "offloaded checkpointing: the layer inputs live in CPU RAM "
+                        f"(pinned host memory, not counted above)")
+    return stage_notes(plan) + notes
 
 
 def detect_device_memory() -> int | None:

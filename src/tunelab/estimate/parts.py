@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from tunelab.errors import ConfigError
 from tunelab.estimate.activations import activation_bytes, logit_bytes
 from tunelab.estimate.plan import Plan
-from tunelab.estimate.shape import ModelShape
+from tunelab.estimate.shape import ModelShape, count_text as _count
+from tunelab.estimate.stages import generation_bytes, quantized_linear_bytes, reference_bytes, reward_bytes
 from tunelab.model.adapters import layer_index, resolve_lora_targets
 
 GIB = 1024**3
 CUDA_CONTEXT_BYTES = 512 * 1024**2  # CUDA context + cuBLAS workspace, outside torch's allocator
 ALLOCATOR_SLACK = 0.05  # fragmentation in torch's caching allocator
-QUANT_BLOCK = 64  # bitsandbytes 4-bit block size (one absmax per block)
-DOUBLE_QUANT_BLOCK = 256  # second-level block over the 8-bit absmax values
 
 
 @dataclass
@@ -100,18 +99,10 @@ def _quantized_weight_bytes(plan: Plan, shape: ModelShape) -> tuple[int, str]:
     # prepare_model_for_kbit_training upcasts what bitsandbytes left unquantized (embeddings,
     # head, norms, biases) to fp32
     rest = (shape.total_params - linear) * 4
-    if plan.quantization_bit == 4:
-        packed = linear // 2
-        if plan.double_quantization:
-            consts = linear // QUANT_BLOCK + 4 * linear // (QUANT_BLOCK * DOUBLE_QUANT_BLOCK)
-        else:
-            consts = 4 * linear // QUANT_BLOCK
-    else:
-        packed = linear
-        consts = 4 * sum(li.out_features for li in shape.linears)  # one fp32 scale per row
+    packed = quantized_linear_bytes(shape, plan.quantization_bit, plan.double_quantization)
     detail = (f"{_count(linear)} linear params in {plan.quantization_bit}-bit + constants, "
               f"{_count(shape.total_params - linear)} others in fp32")
-    return packed + consts + rest, detail
+    return packed + rest, detail
 
 
 def optimizer_bytes(plan: Plan, trainable: int, param_bytes: int) -> tuple[int, str]:
@@ -121,7 +112,8 @@ def optimizer_bytes(plan: Plan, trainable: int, param_bytes: int) -> tuple[int, 
     state_bytes = 1 if "8bit" in name else 4 if "32bit" in name else param_bytes
     master = 0
     if plan.zero_stage and param_bytes == 2:
-        # DeepSpeed keeps fp32 master weights and fp32 states for half-precision params
+        # DeepSpeed keeps fp32 master weights and fp32 states for half-precision params (and
+        # accelerate's FSDP2 upcasts trained half-precision params to fp32 under mixed precision)
         master, state_bytes = 4, 4
     total = trainable * (states * state_bytes + master)
     paged = ", paged (can spill to CPU)" if name.startswith("paged") else ""
@@ -151,18 +143,25 @@ def price(plan: Plan, shape: ModelShape) -> Priced:
     targets = set(lora_targets(plan, shape)) if plan.finetuning_type == "lora" else set()
     acts, acts_how = activation_bytes(plan, shape, targets)
     logits, logits_how = logit_bytes(plan, shape)
-    parts = _shard(plan, {"weights": weights, "adapter": adapter, "gradients": train_bytes,
-                          "optimizer": optim, "activations": acts, "logits": logits})
+    reference, reference_how = reference_bytes(plan, shape)
+    reward, reward_how = reward_bytes(plan, shape, lora_params(plan, shape))
+    generation, generation_how = generation_bytes(plan, shape)
+    parts = _shard(plan, {"weights": weights, "adapter": adapter, "reference": reference,
+                          "reward_model": reward, "gradients": train_bytes, "optimizer": optim,
+                          "generation": generation, "activations": acts, "logits": logits})
     parts["overlap"] = -_overlap(plan, shape, parts)
     parts["overhead"] = _overhead(plan, shape, parts)
     details = {
         "weights": weights_how,
         "adapter": _adapter_detail(plan, adapter_params),
+        "reference": reference_how,
+        "reward_model": reward_how,
+        "generation": generation_how,
         "gradients": f"{_count(trainable)} trainable params x {param_bytes} B",
         "optimizer": optim_how + _zero_detail(plan),
         "activations": acts_how,
         "logits": logits_how,
-        "overlap": "gradients fill while activations are freed (batch without accumulation)",
+        "overlap": _overlap_detail(plan),
         "overhead": "CUDA context 0.5 GiB + 5% allocator slack" + _overhead_extra(plan),
     }
     return Priced(parts, details, shape.total_params, trainable)
@@ -202,6 +201,9 @@ def _shard(plan: Plan, parts: dict[str, int]) -> dict[str, int]:
     if stage >= 3:
         parts["weights"] = 0 if plan.offload_params else parts["weights"] // n
         parts["adapter"] //= n
+        # TRL prepares frozen models with the same ZeRO-3 config (inference only)
+        parts["reference"] //= n
+        parts["reward_model"] //= n
     return parts
 
 
@@ -209,14 +211,24 @@ def _overlap(plan: Plan, shape: ModelShape, parts: dict[str, int]) -> int:
     """Bytes that the plain sum double-counts. With one micro-batch per step, gradients are
     created during backward as activations are freed layer by layer, so the peak holds
     max(activations + logits + head gradient, gradients) rather than their sum. With gradient
-    accumulation the previous micro-batch's gradients are alive during the next forward."""
+    accumulation the previous micro-batch's gradients are alive during the next forward.
+    grpo's generation cache is freed before the training forward: the peak holds the larger of
+    it and the forward's tensors."""
+    live = parts["activations"] + parts["logits"]
+    generation = min(parts["generation"], live)
     if plan.grad_accum > 1 or plan.zero_stage:
-        return 0
+        return generation
     head = shape.embedding_params if shape.tied_embeddings else shape.head_params
     head_grad = head * plan.weight_bytes if plan.finetuning_type == "full" else 0
-    live = parts["activations"] + parts["logits"]
     both = live + parts["gradients"]
-    return both - max(live + head_grad, parts["gradients"])
+    return generation + both - max(live + head_grad, parts["gradients"])
+
+
+def _overlap_detail(plan: Plan) -> str:
+    text = "gradients fill while activations are freed (batch without accumulation)"
+    if plan.stage == "grpo":
+        text += "; the generation cache is gone before the training forward"
+    return text
 
 
 def _overhead(plan: Plan, shape: ModelShape, parts: dict[str, int]) -> int:
@@ -239,7 +251,7 @@ def _overhead_extra(plan: Plan) -> str:
     if plan.quantization_bit:
         text += " + dequantized weight buffer"
     if plan.zero_stage >= 3:
-        text += " + gathered ZeRO-3 layers"
+        text += f" + gathered {sharding_name(plan)} layers"
     if plan.num_gpus > 1 and not plan.zero_stage:
         text += " + DDP gradient buckets"
     return text
@@ -249,7 +261,14 @@ def _zero_detail(plan: Plan) -> str:
     if not plan.zero_stage:
         return ""
     where = "offloaded to CPU" if plan.offload_optimizer else f"sharded over {plan.num_gpus} GPU(s)"
-    return f", ZeRO-{plan.zero_stage} {where}"
+    return f", {sharding_name(plan)} {where}"
+
+
+def sharding_name(plan: Plan) -> str:
+    """ZeRO-N, or FSDP's name for the same sharding (full_shard ~ ZeRO-3, shard_grad_op ~ ZeRO-2)."""
+    if plan.sharding_engine == "fsdp":
+        return "FSDP2 " + ("full_shard" if plan.zero_stage >= 3 else "shard_grad_op")
+    return f"ZeRO-{plan.zero_stage}"
 
 
 def _adapter_detail(plan: Plan, adapter_params: int) -> str:
@@ -258,10 +277,3 @@ def _adapter_detail(plan: Plan, adapter_params: int) -> str:
     kind = "DoRA" if plan.use_dora else "LoRA"
     saved = f" + {', '.join(plan.additional_target)}" if plan.additional_target else ""
     return f"{kind} r={plan.lora_rank}{saved}: {_count(adapter_params)} params in fp32"
-
-
-def _count(n: int) -> str:
-    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)

@@ -6,12 +6,11 @@ is pure arithmetic: the board can show an estimate on every keystroke.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import ConfigError
+from tunelab.estimate.shape import ModelShape
+from tunelab.estimate.stages import stage_settings
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -37,8 +36,13 @@ class Plan:
     freeze_modules: tuple[str, ...] = ("all",)
     freeze_extra: tuple[str, ...] = ()
     gradient_checkpointing: bool = False
+    # gradient_checkpointing: auto, before the estimate resolved it against the device
+    checkpointing_auto: bool = False
+    offload_activations: bool = False
     attention: str = "sdpa"
     chunked_loss: bool = True
+    liger: bool = False
+    torch_compile: bool = False
     batch_size: int = 1
     grad_accum: int = 1
     cutoff_len: int = 2048
@@ -46,7 +50,20 @@ class Plan:
     zero_stage: int = 0
     offload_optimizer: bool = False
     offload_params: bool = False
+    sharding_engine: str | None = None
     num_gpus: int = 1
+    # post-training stages (see estimate.stages)
+    stage: str = "sft"
+    sequences: int = 1  # sequences one row feeds with gradients: 2 for rm/dpo pairs
+    generations: int = 1  # grpo: completions per prompt (a row is one completion)
+    completion_len: int = 0  # grpo: sampled tokens after the cutoff_len prompt
+    reference: str = "none"  # none | policy (adapter disabled, or a copy) | model (ref_model)
+    reference_bit: int | None = None
+    reference_shape: ModelShape | None = None
+    reward_model: str = "none"  # ppo: none | full | lora | api
+    reward_bit: int | None = None
+    reward_shape: ModelShape | None = None
+    reward_adapter_bytes: int | None = None
 
     @property
     def weight_bytes(self) -> int:
@@ -58,16 +75,35 @@ class Plan:
         return 2 if self.weight_bytes == 2 or self.mixed_precision else 4
 
     @property
+    def seq_len(self) -> int:
+        """Tokens of one sequence: cutoff_len, plus the sampled answer for grpo."""
+        return self.cutoff_len + self.completion_len
+
+    @property
+    def rows(self) -> int:
+        """Sequences in one micro-batch: the rows, times 2 for pairs."""
+        return self.batch_size * self.sequences
+
+    @property
+    def own_loss(self) -> bool:
+        """Whether the run computes the model's own loss (full logits) rather than the chunked
+        one: chunked_loss off, or DeepSpeed, which keeps the model's loss (Liger's fused
+        cross-entropy builds no logits either: priced like the chunked loss)."""
+        return not self.liger and (not self.chunked_loss or self.sharding_engine == "deepspeed")
+
+    @property
     def tokens(self) -> int:
-        """Tokens in one micro-batch on one device (rows padded or packed to cutoff_len)."""
-        return self.batch_size * self.cutoff_len
+        """Tokens in one micro-batch on one device (sequences padded or packed to seq_len)."""
+        return self.rows * self.seq_len
 
 
 def plan_from_config(cfg: "Config", num_gpus: int = 1) -> Plan:
     """Read the memory-relevant keys of a recipe (see docs/INTERNALS.md for the sections)."""
+    from tunelab.config.method import checkpointing_setting
+
     m, meth, d = cfg.model, cfg.method, cfg.data
     bf16, fp16 = bool(cfg.training_value("bf16")), bool(cfg.training_value("fp16"))
-    zero = _deepspeed_settings(cfg.training_value("deepspeed"))
+    checkpointing = checkpointing_setting(meth)
     return Plan(
         weight_dtype=_weight_dtype(m.torch_dtype, bf16, fp16),
         mixed_precision=bf16 or fp16,
@@ -82,15 +118,20 @@ def plan_from_config(cfg: "Config", num_gpus: int = 1) -> Plan:
         freeze_layers=int(meth.freeze_trainable_layers),
         freeze_modules=tuple(meth.freeze_trainable_modules or ["all"]),
         freeze_extra=tuple(meth.freeze_extra_modules or ()),
-        gradient_checkpointing=bool(meth.gradient_checkpointing),
+        gradient_checkpointing=checkpointing in (True, "offload"),
+        checkpointing_auto=checkpointing == "auto",
+        offload_activations=checkpointing == "offload",
         attention={"disabled": "eager", "eager": "eager", "fa2": "fa2"}.get(m.flash_attn, "sdpa"),
         chunked_loss=bool(meth.chunked_loss),
+        liger=bool(cfg.training_value("use_liger_kernel")),
+        torch_compile=bool(cfg.training_value("torch_compile")),
         batch_size=int(cfg.training_value("per_device_train_batch_size")),
         grad_accum=int(cfg.training_value("gradient_accumulation_steps")),
         cutoff_len=int(d.cutoff_len),
         optim=str(cfg.training_value("optim")),
         num_gpus=num_gpus,
-        **zero,
+        **stage_settings(cfg),
+        **_sharding_settings(cfg),
     )
 
 
@@ -102,32 +143,17 @@ def _weight_dtype(requested: str, bf16: bool, fp16: bool) -> str:
     return "float16" if fp16 and not bf16 else "bfloat16"
 
 
-def _deepspeed_settings(value: Any) -> dict[str, Any]:
-    """ZeRO stage and CPU offload from the ``deepspeed`` key (a JSON path or a dict)."""
-    if not value:
+def _sharding_settings(cfg: "Config") -> dict[str, Any]:
+    """ZeRO stage (FSDP's full_shard counts as 3, shard_grad_op as 2) and CPU offload, read from
+    the same keys and files as training (``tunelab.config.distributed``)."""
+    from tunelab.config.distributed import sharding
+
+    found = sharding(cfg)
+    if found.engine is None:
         return {}
-    config = value if isinstance(value, dict) else _read_deepspeed_file(str(value))
-    zero = config.get("zero_optimization") or {}
-    stage = zero.get("stage", 0)
-    if not isinstance(stage, int):
-        stage = 0  # "auto" lets DeepSpeed choose; we cannot know its pick
     return {
-        "zero_stage": stage,
-        "offload_optimizer": _offloaded(zero.get("offload_optimizer")),
-        "offload_params": _offloaded(zero.get("offload_param")),
+        "zero_stage": found.stage or 0,  # "auto": DeepSpeed picks; we cannot know its choice
+        "offload_optimizer": found.offload_optimizer,
+        "offload_params": found.offload_params,
+        "sharding_engine": found.engine,
     }
-
-
-def _offloaded(section: Any) -> bool:
-    return isinstance(section, dict) and section.get("device") in ("cpu", "nvme")
-
-
-def _read_deepspeed_file(path: str) -> dict[str, Any]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"DeepSpeed config {path} not found", where="key 'deepspeed'",
-                          hint="point at a DeepSpeed JSON file, e.g. one with zero_optimization.stage: 3")
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON ({exc.msg}, line {exc.lineno})", where=str(file)) from None

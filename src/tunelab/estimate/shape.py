@@ -209,3 +209,11 @@ def _module_sizes(model: Any) -> tuple[tuple[str, int], ...]:
             continue
         sizes[short] = sizes.get(short, 0) + sum(p.numel() for p in module.parameters(recurse=True))
     return tuple(sorted(sizes.items()))
+
+
+def count_text(n: int) -> str:
+    """A parameter count for reading: ``1.23B``, ``45.60M``, ``7.00K``."""
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)

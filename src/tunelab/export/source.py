@@ -44,6 +44,9 @@ class ExportSource:
 
 def resolve_source(cfg: "Config") -> ExportSource:
     """The base, adapters and tokenizer folder the recipe asks to export (reads JSON only)."""
+    from tunelab.infer.score import refuse_reward_models
+
+    refuse_reward_models(cfg, action="be exported as a language model (export merges causal LMs)")
     model, adapters = cfg.model.model_name_or_path, list(cfg.model.adapter_name_or_path or [])
     if model and _is_adapter_folder(model):
         # `--model saves/run` where the run holds an adapter: the adapter's base is the base.

@@ -278,7 +278,11 @@ class ChatEngine(abc.ABC):
 
 
 def create_engine(cfg: "Config") -> ChatEngine:
-    """The backend the recipe's ``infer_backend`` names, loaded and ready."""
+    """The backend the recipe's ``infer_backend`` names, loaded and ready. A reward model
+    (stage rm) is refused: it scores texts (``tunelab score``), it does not generate."""
+    from tunelab.infer.score import refuse_reward_models
+
+    refuse_reward_models(cfg)
     if cfg.infer.infer_backend == "vllm":
         from tunelab.infer.vllm_engine import VllmChatEngine
 

@@ -3,6 +3,7 @@
 from tunelab.model.adapters import (
     adapter_base_model,
     check_adapter_dir,
+    is_reward_model,
     linear_module_names,
     prepare_for_training,
     trainable_parameters,
@@ -12,6 +13,7 @@ from tunelab.model.loader import load_model, load_tokenizer, pick_dtype, resolve
 __all__ = [
     "adapter_base_model",
     "check_adapter_dir",
+    "is_reward_model",
     "linear_module_names",
     "load_model",
     "load_tokenizer",

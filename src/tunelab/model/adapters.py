@@ -1,4 +1,9 @@
-"""Make a loaded model trainable as the recipe's method says: LoRA/DoRA (PEFT), freeze, or full."""
+"""Make a loaded model trainable as the recipe's method says: LoRA/DoRA (PEFT), freeze, or full.
+
+A reward model (a sequence classifier) is handled like a causal LM, except that its new score
+head is always trained: LoRA saves it beside the adapter (PEFT's SEQ_CLS task), freeze trains it
+with the chosen layers.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +18,25 @@ if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
 _LINEAR_CLASS_NAMES = ("Linear", "Linear4bit", "Linear8bitLt")
+# Output heads: a causal LM's and a reward model's (transformers' *ForSequenceClassification).
+HEAD_NAMES = ("lm_head", "score")
+REWARD_HEAD = "score"
 
 
-def linear_module_names(model: Any, exclude: tuple[str, ...] = ("lm_head",)) -> list[str]:
+def is_reward_model(model: Any) -> bool:
+    """Whether ``model`` (or the model inside a PeftModel) is a sequence classifier."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return type(base).__name__.endswith("ForSequenceClassification")
+
+
+def linear_module_names(model: Any, exclude: tuple[str, ...] = HEAD_NAMES) -> list[str]:
     """Short names of every linear layer (e.g. q_proj, down_proj) except the output head."""
     names = set()
     for full_name, module in model.named_modules():
         if type(module).__name__ not in _LINEAR_CLASS_NAMES:
             continue
         short = full_name.split(".")[-1]
-        if short not in exclude and "lm_head" not in full_name:
+        if short not in exclude and not any(head in full_name for head in exclude):
             names.add(short)
     return sorted(names)
 
@@ -64,11 +78,13 @@ def prepare_for_training(model: Any, cfg: "Config") -> Any:
     # A KV cache during training also makes transformers ignore packed-sequence boundaries.
     model.config.use_cache = False
     quantized = cfg.model.quantization_bit is not None
+    # "auto" is resolved by `tunelab train` from the memory estimate before the model loads;
+    # a caller that did not resolve it gets the cheaper choice, off.
+    checkpointing = method.gradient_checkpointing not in (False, None, "auto")
     if quantized:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(method.gradient_checkpointing))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     if method.finetuning_type == "lora":
         model = _attach_lora(model, cfg, quantized)
     elif method.finetuning_type == "freeze":
@@ -76,8 +92,12 @@ def prepare_for_training(model: Any, cfg: "Config") -> Any:
     else:
         for param in model.parameters():
             param.requires_grad_(True)
-    if method.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if checkpointing:
+        # offload moves what checkpointing saves (each layer's input) to CPU RAM through
+        # torch's save_on_cpu, which sees only tensors saved for backward: the reentrant
+        # checkpoint saves its inputs that way, the non-reentrant one keeps them in a closure.
+        reentrant = method.gradient_checkpointing == "offload"
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     return model
@@ -97,8 +117,11 @@ def _attach_lora(model: Any, cfg: "Config", quantized: bool) -> Any:
         return PeftModel.from_pretrained(model, adapters[-1], is_trainable=True)
     for path in adapters:
         model = _merge_adapter(model, path, quantized)
+    reward = is_reward_model(model)
+    _check_reward_targets(method.additional_target, reward)
     config = LoraConfig(
-        task_type="CAUSAL_LM",
+        # SEQ_CLS makes PEFT train the score head fully and save it beside the adapter.
+        task_type="SEQ_CLS" if reward else "CAUSAL_LM",
         r=method.lora_rank,
         lora_alpha=method.lora_alpha or 2 * method.lora_rank,
         lora_dropout=method.lora_dropout,
@@ -109,6 +132,13 @@ def _attach_lora(model: Any, cfg: "Config", quantized: bool) -> Any:
         init_lora_weights="pissa" if method.pissa_init else True,
     )
     return get_peft_model(model, config)
+
+
+def _check_reward_targets(targets: list[str] | None, reward: bool) -> None:
+    if reward and targets and "lm_head" in targets:
+        raise ConfigError("a reward model has no lm_head: its head is 'score', which is trained "
+                          "and saved with the adapter anyway", where="key 'additional_target'",
+                          hint="drop lm_head (e.g. additional_target: embed_tokens, or leave it unset)")
 
 
 def _merge_adapter(model: Any, path: str, quantized: bool) -> Any:
@@ -157,6 +187,8 @@ def _apply_freeze(model: Any, method: Any) -> None:
     layers = set(range(num_layers - n, num_layers)) if n > 0 else set(range(-n))
     modules = [m.lower() for m in method.freeze_trainable_modules]
     extras = method.freeze_extra_modules or []
+    if is_reward_model(model) and REWARD_HEAD not in extras:
+        extras = [*extras, REWARD_HEAD]  # a new, random head must learn whatever else is frozen
     hit_extra = set()
     for name, param in model.named_parameters():
         index = layer_index(name)

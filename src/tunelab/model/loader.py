@@ -1,4 +1,8 @@
-"""Load a tokenizer and a causal LM the way a recipe asks: path, dtype, attention, quantization."""
+"""Load a tokenizer and a model the way a recipe asks: path, dtype, attention, quantization.
+
+The model is a causal LM, or for a reward model (``head="reward"``) the same network with a
+one-output score head in place of the LM head (``AutoModelForSequenceClassification``).
+"""
 
 from __future__ import annotations
 
@@ -208,20 +212,34 @@ def quantization_config(model_args: "ModelArgs", compute_dtype: Any) -> Any:
 
     if model_args.quantization_bit == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
+    # ZeRO-3 and FSDP shard floating-point tensors only: the packed 4-bit weights are then
+    # stored in the compute dtype (same bytes, a dtype they can split), as QLoRA+FSDP requires.
+    storage = {"bnb_4bit_quant_storage": compute_dtype} if sharded_loading() else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=model_args.quantization_type,
                               bnb_4bit_use_double_quant=model_args.double_quantization,
-                              bnb_4bit_compute_dtype=compute_dtype)
+                              bnb_4bit_compute_dtype=compute_dtype, **storage)
+
+
+def sharded_loading() -> bool:
+    """Whether the training arguments built for this process shard the model (DeepSpeed ZeRO-3,
+    or FSDP): weights are then placed by the engine, not by a device map."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled() or os.environ.get("ACCELERATE_USE_FSDP") == "true"
+
+
+HEADS = ("causal_lm", "reward")
 
 
 def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
-               device: str | None = None) -> Any:
-    """The base causal LM as the recipe describes it (no adapters attached).
+               device: str | None = None, head: str = "causal_lm") -> Any:
+    """The base model as the recipe describes it (no adapters attached): a causal LM, or with
+    ``head="reward"`` a sequence classifier with one output (a reward model's score head, new
+    and randomly initialised when the folder holds a causal LM).
 
     ``device`` moves an unquantized model there (inference); training leaves placement to the
     Trainer, and quantized models are placed by bitsandbytes.
     """
-    from transformers import AutoModelForCausalLM
-
     path = resolve_model_path(model_args.model_name_or_path)
     dtype = pick_dtype(model_args.torch_dtype, training)
     kwargs: dict[str, Any] = {
@@ -235,9 +253,10 @@ def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
     quant = quantization_config(model_args, dtype)
     if quant is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = _quantized_device_map()
+        if not sharded_loading():
+            kwargs["device_map"] = _quantized_device_map()
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = _from_pretrained(path, head, kwargs)
     except OSError as exc:
         if is_local(path):
             raise ModelError(f"cannot load the model in {path}: {exc}",
@@ -248,6 +267,21 @@ def load_model(model_args: "ModelArgs", training: dict[str, Any] | None = None,
     if device is not None and quant is None:
         model = model.to(device)
     return model
+
+
+def _from_pretrained(path: str, head: str, kwargs: dict[str, Any]) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if head == "causal_lm":
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if head != "reward":
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    from trl.trainer.reward_trainer import suppress_seqcls_warning
+
+    # A causal LM's lm_head is left out and the score head is new: expected, so not reported
+    # (TRL's filter of transformers' load report, as RewardTrainer itself loads models).
+    with suppress_seqcls_warning():
+        return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
 
 
 def _quantized_device_map() -> Any:

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible FastAPI app over a ChatEngine.
+"""The OpenAI-compatible FastAPI app over a ChatEngine, or over a RewardScorer (a reward model:
+``POST /v1/score`` in place of the generation routes).
 
 Routes hold no model logic: they validate, translate (``convert``) and stream. Requests run
 concurrently; the engine batches them. A client that disconnects (streaming or not) closes its
@@ -22,18 +23,21 @@ from starlette.exceptions import HTTPException
 
 from tunelab.infer.engine import ChatEngine, Job
 from tunelab.infer.request import RequestError
+from tunelab.infer.score import RewardScorer
 from tunelab.serve import convert
 from tunelab.serve.errors import exception_body, install_error_handlers
 from tunelab.serve.guard import BodyLimit, GuardedRoute, answers, client_gone
 from tunelab.serve.legacy import add_legacy_route
 from tunelab.serve.schemas import ChatCompletionRequest, CompletionRequest
+from tunelab.serve.score import add_score_refusal, add_score_route
 
 
-def create_app(engine: ChatEngine, *, api_key: str | None = None,
+def create_app(engine: ChatEngine | RewardScorer, *, api_key: str | None = None,
                cors_origins: list[str] | None = None, docs: bool = True) -> FastAPI:
     """The API app. ``api_key`` enables ``Authorization: Bearer`` on every route but /health
     (/docs and /openapi.json included); ``cors_origins`` lists browser origins allowed to call it
-    (none by default); ``docs=False`` leaves out /docs and /openapi.json."""
+    (none by default); ``docs=False`` leaves out /docs and /openapi.json. Over a RewardScorer
+    the app scores (``POST /v1/score``) and answers the generation routes with a 400."""
     app = FastAPI(title="TuneLab API", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     app.router.route_class = GuardedRoute
     install_error_handlers(app)
@@ -60,6 +64,14 @@ def create_app(engine: ChatEngine, *, api_key: str | None = None,
         engine.resolve(model_id)
         return _model_card(engine, model_id)
 
+    if isinstance(engine, RewardScorer):
+        add_score_route(app, engine, auth)
+    else:
+        _add_generation_routes(app, engine, auth)
+    return app
+
+
+def _add_generation_routes(app: FastAPI, engine: ChatEngine, auth: list[Any]) -> None:
     @app.post("/v1/chat/completions", dependencies=auth)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         job = await engine.astart(convert.chat_request(engine, body))
@@ -84,7 +96,7 @@ def create_app(engine: ChatEngine, *, api_key: str | None = None,
         return convert.text_completion(done, completion_id, echo)
 
     add_legacy_route(app, engine, auth)
-    return app
+    add_score_refusal(app, auth)
 
 
 def _add_docs(app: FastAPI, auth: list[Any]) -> None:
@@ -144,7 +156,7 @@ def _bearer_check(api_key: str | None) -> Any:
 def _model_card(engine: ChatEngine, name: str) -> dict[str, Any]:
     served = engine.resolve(name)
     card = {"id": name, "object": "model", "created": int(time.time()), "owned_by": "tunelab"}
-    if served.adapter:
+    if served.adapter and name != engine.model_names[0]:
         card["parent"] = engine.model_names[0]
     return card
 

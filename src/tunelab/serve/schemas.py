@@ -147,3 +147,41 @@ class LegacyChatRequest(_Request):
     max_length: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, **RANGES["top_p"])
     temperature: float | None = Field(None, **RANGES["temperature"])
+
+
+class ScorePair(_Body):
+    """A user prompt and the assistant's response, rendered with the reward model's template."""
+
+    prompt: str
+    response: str
+
+
+class ScoreRequest(_Request):
+    """``POST /v1/score``: rewards for whole texts and/or prompt/response pairs, in order (at
+    most ``max_choices`` inputs, each within ``max_prompt_tokens``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"input": ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"]},
+        {"input": [{"prompt": "Hi", "response": "Hello! How can I help?"},
+                   {"prompt": "Hi", "response": "What."}]}]})
+
+    model: str | None = None
+    input: str | list[str | ScorePair]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _input_items(cls, data: Any) -> Any:
+        """Name the item and field that is wrong (a union's own error names neither well)."""
+        items = data.get("input") if isinstance(data, dict) else None
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, str):
+                continue
+            if not isinstance(item, dict):
+                raise RequestError(f"each input is a text or a {{prompt, response}} object, got "
+                                   f"{type(item).__name__}", param=f"input.{index}")
+            for field in ("prompt", "response"):
+                if not isinstance(item.get(field), str):
+                    problem = "is missing" if field not in item else "must be text"
+                    raise RequestError(f"'{field}' {problem}: a pair is {{\"prompt\": text, "
+                                       "\"response\": text}", param=f"input.{index}.{field}")
+        return data

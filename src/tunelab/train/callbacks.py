@@ -11,8 +11,13 @@ from transformers import TrainerCallback
 from tunelab.runs import RunDir
 
 
+
 class RunEventsCallback(TrainerCallback):
-    """Appends one JSON line per logging step to the run's events.jsonl (main process only)."""
+    """Appends one JSON line per logging step to the run's events.jsonl (main process only).
+
+    Besides loss, learning rate and throughput, an event keeps every other number the trainer
+    logged under the trainer's name, e.g. TRL's ``rewards/chosen`` and ``rewards/rejected``
+    (``eval_``-prefixed in eval events)."""
 
     def __init__(self, run: RunDir, base_name: str | None = None):
         self.run = run
@@ -55,6 +60,9 @@ class RunEventsCallback(TrainerCallback):
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * remaining, 1) if done > 0 else None,
         }
+        metrics = _stage_metrics(logs)
+        if metrics:
+            event["metrics"] = metrics
         return _mark_nonfinite(event)
 
     def on_save(self, args, state, control, **kwargs):
@@ -71,6 +79,19 @@ class RunEventsCallback(TrainerCallback):
                                    "elapsed_s": round(time.time() - self.start, 2)})
 
 
+# Logged values the event carries under its own names; every other number is a metric.
+_EVENT_KEYS = frozenset({"loss", "eval_loss", "learning_rate", "grad_norm", "epoch"})
+
+
+def _stage_metrics(logs: dict) -> dict:
+    """The trainer's other logged numbers under their own names (TRL's ``reward``,
+    ``rewards/<function>/mean``, ``kl``, ``completions/mean_length``, ...); a non-finite one
+    becomes null, as in the event itself."""
+    return {key: (value if math.isfinite(value) else None) for key, value in logs.items()
+            if (key.startswith("eval_") or key not in _EVENT_KEYS)  # an evaluation keeps all its figures
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
 def _mark_nonfinite(event: dict) -> dict:
     """NaN / inf become null (JSON has no NaN) and are named under "nonfinite", so a reader can
     never take them for a number such as 0.0."""
@@ -83,11 +104,12 @@ def _mark_nonfinite(event: dict) -> dict:
 
 
 class LossProgressCallback(TrainerCallback):
-    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss as a postfix."""
+    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss (and eval loss) as a postfix."""
 
     def __init__(self):
         self.bar = None
         self.step = 0
+        self.shown: dict[str, str] = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -103,8 +125,18 @@ class LossProgressCallback(TrainerCallback):
         self.step = state.global_step
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs and "loss" in logs:
-            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+        if self.bar is None or not logs:
+            return
+        if "loss" in logs:
+            self.shown.update(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+            if isinstance(logs.get("reward"), (int, float)):  # online stages: the mean reward
+                self.shown["reward"] = f"{logs['reward']:.4f}"
+            if isinstance(logs.get("accuracy"), (int, float)):  # rm: how often chosen scores higher
+                self.shown["acc"] = f"{logs['accuracy']:.2f}"
+        if "eval_loss" in logs:  # kept on the line until the next evaluation
+            self.shown["eval_loss"] = f"{logs['eval_loss']:.4f}"
+        if "loss" in logs or "eval_loss" in logs:
+            self.bar.set_postfix(self.shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

@@ -52,13 +52,13 @@ def count_rows(cfg: "Config") -> tuple[int, int]:
 
 def step_plan(cfg: "Config", samples: int, rows: int, world_size: int = 1) -> "StepPlan":
     """The Trainer's step arithmetic for the recipe's batch, accumulation, epochs and max_steps."""
-    from tunelab.train.plan import plan_steps
+    from tunelab.train.plan import plan_for
 
     value = cfg.training_value
-    return plan_steps(samples=samples, rows=rows, batch_size=int(value("per_device_train_batch_size")),
-                      grad_accum=int(value("gradient_accumulation_steps")), world_size=world_size,
-                      epochs=float(value("num_train_epochs")), max_steps=int(value("max_steps")),
-                      drop_last=bool(value("dataloader_drop_last")))
+    return plan_for(cfg, samples=samples, rows=rows, batch_size=int(value("per_device_train_batch_size")),
+                    grad_accum=int(value("gradient_accumulation_steps")), world_size=world_size,
+                    epochs=float(value("num_train_epochs")), max_steps=int(value("max_steps")),
+                    drop_last=bool(value("dataloader_drop_last")))
 
 
 def memory_estimate(cfg: "Config", gpu_memory_bytes: int | None, num_gpus: int = 1) -> tuple[Any, str | None]:

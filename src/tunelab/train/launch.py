@@ -1,4 +1,10 @@
-"""Relaunch ``tunelab train`` under torchrun when several devices are visible or asked for."""
+"""Relaunch ``tunelab train`` under torchrun when several devices or nodes are asked for, or the
+recipe shards with DeepSpeed or FSDP (they need the launcher's environment even on one device).
+
+The variables are those torchrun users know: ``NPROC_PER_NODE`` (default: the visible GPUs),
+``NNODES`` and ``NODE_RANK`` (default 1 and 0), ``MASTER_ADDR`` and ``MASTER_PORT`` (node 0's
+address and a free port there; on one node, 127.0.0.1 and a free port).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,15 @@ def wanted_processes() -> int:
         return 1
 
 
+def wanted_nodes() -> int:
+    return int(os.environ.get("NNODES", "1") or 1)
+
+
+def needs_launcher(nproc: int, shards: bool) -> bool:
+    """Whether this ``tunelab train`` must relaunch itself under torchrun."""
+    return not already_launched() and (nproc > 1 or wanted_nodes() > 1 or shards)
+
+
 def already_launched() -> bool:
     return "LOCAL_RANK" in os.environ
 
@@ -35,14 +50,16 @@ def relaunch(argv: list[str], nproc: int) -> int:
     """Run ``python -m torch.distributed.run -m tunelab <argv>`` with nproc processes; its exit code."""
     command = [
         sys.executable, "-m", "torch.distributed.run",
-        "--nnodes", os.environ.get("NNODES", "1"),
+        "--nnodes", str(wanted_nodes()),
         "--node_rank", os.environ.get("NODE_RANK", "0"),
         "--nproc_per_node", str(nproc),
         "--master_addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
         "--master_port", os.environ.get("MASTER_PORT", str(free_port())),
         "-m", "tunelab", *argv,
     ]
-    print(f"launching {nproc} processes: {' '.join(command)}", flush=True)
+    nodes = wanted_nodes()
+    where = f" on each of {nodes} nodes (this is node {os.environ.get('NODE_RANK', '0')})" if nodes > 1 else ""
+    print(f"launching {nproc} processes{where}: {' '.join(command)}", flush=True)
     # Workers skip the output-dir guard: this parent checked it before any worker wrote there.
     child = subprocess.Popen(command, env={**os.environ, "TUNELAB_LAUNCHED": "1"})
     # A Ctrl-C or SIGTERM is passed on (torchrun hands it to every worker, which saves a

@@ -10,7 +10,8 @@ from tunelab.errors import RunError
 from tunelab.runs import RunDir
 
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors",
-           "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+           "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+           "pytorch_model_fsdp.bin")  # the last: an FSDP full-state-dict checkpoint
 # Keys whose change since the checkpoint changes the schedule (or the data position) on resume.
 SCHEDULE_KEYS = ("num_train_epochs", "max_steps", "learning_rate", "lr_scheduler_type",
                  "lr_scheduler_kwargs", "warmup_ratio", "warmup_steps",
@@ -30,10 +31,12 @@ def checkpoint_problem(path: Path) -> str | None:
         return "no trainer_state.json (it was cut short while being written)"
     except (OSError, ValueError):
         return "trainer_state.json is unreadable (cut short while being written?)"
-    if not any((path / name).is_file() for name in WEIGHTS):
+    # FSDP sharded state dicts are folders: pytorch_model_fsdp_0/, optimizer_0/
+    if not any((path / name).is_file() for name in WEIGHTS) and not any(path.glob("pytorch_model_fsdp_*")):
         return "no model or adapter weights"
     sharded_state = any(path.glob("global_step*")) or any(path.glob("optimizer_*"))
-    if not (path / "optimizer.pt").is_file() and not sharded_state:
+    optimizer = (path / "optimizer.pt").is_file() or (path / "optimizer.bin").is_file()
+    if not optimizer and not sharded_state:
         return "no optimizer state (optimizer.pt); was it saved with save_only_model?"
     return None
 

@@ -44,7 +44,9 @@ def training_kwargs(cfg: "Config", run_path: Path, run_name: str) -> dict[str, A
 
     from tunelab.config.schema import TRAINING_DEFAULTS
 
-    kwargs = {**TRAINING_DEFAULTS, **cfg.training}
+    from tunelab.train.distributed import sharding_kwargs
+
+    kwargs = {**TRAINING_DEFAULTS, **cfg.training, **sharding_kwargs(cfg)}
     if not torch.cuda.is_available():
         # accelerate only forms a gloo process group across CPU processes when told it is on CPU.
         kwargs.setdefault("use_cpu", True)
@@ -83,6 +85,11 @@ def _check_dataset(cfg: "Config") -> None:
     if not cfg.data.dataset:
         raise ConfigError("no training dataset given", where="key 'dataset'",
                           hint="name one or more datasets from dataset_info.json, e.g. dataset: identity")
+    wants_eval = cfg.training.get("eval_strategy", "no") != "no" or cfg.training.get("load_best_model_at_end")
+    if wants_eval and not cfg.data.val_size and not cfg.data.eval_dataset:
+        raise ConfigError("evaluating during training needs held-out data, and there is none",
+                          where="key 'eval_strategy'",
+                          hint="set val_size (a fraction such as 0.1, or a row count) or eval_dataset")
 
 
 def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult:
@@ -108,10 +115,11 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
             "(adapter_name_or_path)")
 
     estimate = _print_estimate(cfg, args.world_size)
+    _resolve_levers(cfg, estimate)
     tokenizer = load_tokenizer(cfg.model)
     prepared = _prepare_data(cfg, tokenizer, args)
     run = RunDir(run_path)
-    plan = _plan(prepared, args)
+    plan = _plan(cfg, prepared, args)
     if resume:
         _announce_resume(resume, plan, args, cfg, run)
     # The Trainer seeds only when it is built, after the adapter weights were drawn.
@@ -126,14 +134,14 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
     return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
 
 
-def _plan(prepared: Any, args: Any) -> Any:
-    from tunelab.train.plan import plan_steps
+def _plan(cfg: "Config", prepared: Any, args: Any) -> Any:
+    from tunelab.train.plan import plan_for
 
-    return plan_steps(samples=prepared.stats.get("samples", len(prepared.train)),
-                      rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
-                      grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
-                      epochs=args.num_train_epochs, max_steps=args.max_steps,
-                      drop_last=args.dataloader_drop_last)
+    return plan_for(cfg, samples=prepared.stats.get("samples", len(prepared.train)),
+                    rows=len(prepared.train), batch_size=args.per_device_train_batch_size,
+                    grad_accum=args.gradient_accumulation_steps, world_size=args.world_size,
+                    epochs=args.num_train_epochs, max_steps=args.max_steps,
+                    drop_last=args.dataloader_drop_last)
 
 
 def _announce_resume(resume: str, plan: Any, args: Any, cfg: "Config", run: RunDir) -> None:
@@ -187,6 +195,8 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     """The stage's trainer (from the stage registry), with the callbacks every stage shares."""
     from tunelab.model import trainable_parameters
     from tunelab.train.callbacks import LossProgressCallback, RunEventsCallback
+    from tunelab.train.distributed import check_engine, cpu_fsdp_state
+    from tunelab.train.levers import install_activation_offload
     from tunelab.train.guards import NonFiniteGuard, StopRequest
     from tunelab.train.stages import STAGES
     from tunelab.train.stages.context import StageContext
@@ -200,7 +210,23 @@ def _build_trainer(cfg: "Config", model: Any, tokenizer: Any, prepared: Any, arg
     ctx = StageContext(cfg=cfg, model=model, tokenizer=tokenizer, prepared=prepared, args=args,
                        run=run, plan=plan, callbacks=callbacks,
                        training_kwargs=training_kwargs(cfg, run.path, args.run_name))
-    return STAGES[cfg.method.stage].load().build_trainer(ctx)
+    with cpu_fsdp_state(args):
+        trainer = STAGES[cfg.method.stage].load().build_trainer(ctx)
+    engine = check_engine(trainer, cfg)
+    if engine != "single":
+        log(f"engine: {engine} over {trainer.accelerator.num_processes} processes")
+    if cfg.method.gradient_checkpointing == "offload":
+        install_activation_offload(trainer)
+    return trainer
+
+
+def _resolve_levers(cfg: "Config", estimate: Any) -> None:
+    """Settings decided from the estimate before the model loads (gradient_checkpointing: auto)."""
+    from tunelab.train.levers import resolve_checkpointing
+
+    line = resolve_checkpointing(cfg, estimate)
+    if estimate is None or estimate.device_memory is None:  # else the estimate printed it
+        log(line)
 
 
 def _load_model(cfg: "Config") -> Any:
@@ -280,10 +306,21 @@ def _finish(trainer: Any, output: Any, run: RunDir, cfg: "Config", tokenizer: An
         if cfg.output.plot_loss:
             plot_loss(run)
         run.set_status("completed", global_step=output.global_step, train_loss=output.training_loss,
-                       metrics=output.metrics)
+                       metrics=output.metrics, **_best_checkpoint(trainer))
         log(f"run saved in {run.path}")
     return TrainResult(run_dir=run.path, global_step=output.global_step,
                        final_loss=output.training_loss, plan=plan)
+
+
+def _best_checkpoint(trainer: Any) -> dict[str, Any]:
+    """The checkpoint with the best ``metric_for_best_model`` (the Trainer tracks it whenever
+    that metric is evaluated; with load_best_model_at_end it is the model saved at the end)."""
+    state, args = trainer.state, trainer.args
+    if not state.best_model_checkpoint:
+        return {}
+    return {"best_checkpoint": Path(state.best_model_checkpoint).name, "best_metric": state.best_metric,
+            "metric_for_best_model": args.metric_for_best_model,
+            "best_model_loaded": bool(args.load_best_model_at_end)}
 
 
 def _fail_nonfinite(found: Any, run: RunDir, plan: Any, args: Any) -> RunError:

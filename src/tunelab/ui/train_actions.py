@@ -14,6 +14,7 @@ from typing import Any
 from tunelab.errors import ConfigError, RunError
 from tunelab.ui.context import BoardContext
 from tunelab.ui.i18n import t
+import tunelab.ui.train_strings  # noqa: F401  (registers the strings used here)
 from tunelab.ui.recipe_form import control_value, parse_extra, validate
 
 TOKENIZER_TEMPLATE = "tokenizer"
@@ -156,11 +157,12 @@ def preview_dataset(recipe: dict[str, Any], page: int, per_page: int, lang: str)
         if row.skipped or row.view.note:
             parts.append(f"<p class='skipped'>{html.escape(row.skipped or row.view.note)}</p>")
             continue
-        marked = html.escape(row.view.marked or "")
-        marked = marked.replace(html.escape(TRAIN_OPEN), "<mark class='trained'>").replace(
-            html.escape(TRAIN_CLOSE), "</mark>")
-        parts.append(f"<p>{html.escape(t('train.preview.counts', lang, tokens=row.view.tokens, trained=row.view.trained))}</p>"
-                     f"<pre class='preview-row'>{marked}</pre>")
+        for side in row.view.sides:
+            marked = html.escape(side.marked).replace(html.escape(TRAIN_OPEN), "<mark class='trained'>")
+            marked = marked.replace(html.escape(TRAIN_CLOSE), "</mark>")
+            counts = t("train.preview.counts", lang, tokens=side.tokens, trained=side.trained)
+            label = f"<b>{html.escape(side.label)}</b>: " if side.label else ""
+            parts.append(f"<p>{label}{html.escape(counts)}</p><pre class='preview-row'>{marked}</pre>")
     if not rows:
         parts.append(f"<p>{html.escape(t('train.preview.empty', lang))}</p>")
     return "<div id='train-preview-rows'>" + "".join(parts) + "</div>"

@@ -34,6 +34,14 @@ _STAGES = (
     Stage("pt", "continued pre-training on raw text", "在纯文本上继续预训练", "tunelab.train.stages.causal_lm"),
     Stage("sft", "supervised fine-tuning on conversations", "在对话数据上监督微调",
           "tunelab.train.stages.causal_lm"),
+    Stage("rm", "a pairwise reward model (score head) on chosen/rejected pairs",
+          "在 chosen/rejected 偏好对上训练成对奖励模型（打分头）", "tunelab.train.stages.rm"),
+    Stage("dpo", "preference training on chosen/rejected pairs (DPO, IPO, hinge, ORPO, SimPO)",
+          "在 chosen/rejected 偏好对上训练（DPO、IPO、hinge、ORPO、SimPO）", "tunelab.train.stages.dpo"),
+    Stage("kto", "KTO on answers tagged desirable or undesirable (kto_tag)",
+          "在标注为期望/不期望（kto_tag）的回答上做 KTO 偏好训练", "tunelab.train.stages.kto"),
+    Stage("grpo", "group relative policy optimisation: sampled answers scored by reward functions",
+          "组相对策略优化：用奖励函数为采样的回答打分", "tunelab.train.stages.grpo"),
 )
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}

@@ -1,0 +1,218 @@
+"""stage: dpo through the real CLI: it learns the demo preference, its first loss is the DPO
+formula, every pref_loss trains (with LoRA, QLoRA, full and freeze), and chat/export take the
+adapter. Log-probs are computed here with plain torch from the chat template's own renders."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunelab.resources import demo_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = json.loads((demo_data_dir() / "dpo_en_demo.json").read_text(encoding="utf-8"))
+TRAIN_ROWS, HELD_OUT = DEMO[:200], DEMO[260:300]
+SAME_BATCH = ["max_samples=8", "per_device_train_batch_size=8", "logging_steps=1", "max_steps=5",
+              "cutoff_len=96", "save_steps=100", "plot_loss=false"]
+
+
+def tunelab(*args, env, check=True):
+    proc = subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True,
+                          text=True, timeout=900, env=env, cwd=ROOT)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def log_events(run):
+    lines = (Path(run) / "events.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["type"] == "log"]
+
+
+def pair_tokens(tokenizer, row):
+    """(prompt ids, chosen ids, rejected ids) from the template's own renders: the answer is
+    what the full conversation adds after the prompt with its generation prompt."""
+    question = row["instruction"] + (f"\n{row['input']}" if row["input"] else "")
+    messages = [{"role": "user", "content": question}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                           return_dict=False)
+    answers = []
+    for side in ("chosen", "rejected"):
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": row[side]}],
+                                             tokenize=True, return_dict=False)
+        assert full[:len(prompt)] == prompt
+        answers.append(full[len(prompt):])
+    return prompt, *answers
+
+
+@torch.no_grad()
+def answer_logp(model, prompt, answer):
+    ids = torch.tensor([prompt + answer])
+    logps = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
+    targets = ids[0, 1:]
+    return logps[torch.arange(len(targets)), targets][len(prompt) - 1:].sum().item()
+
+
+def margins(model, tokenizer, rows):
+    """Per pair: log p(chosen) - log p(rejected)."""
+    out = []
+    for row in rows:
+        prompt, chosen, rejected = pair_tokens(tokenizer, row)
+        out.append(answer_logp(model, prompt, chosen) - answer_logp(model, prompt, rejected))
+    return torch.tensor(out)
+
+
+def demo_dir(root, rows, name="pairs"):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False))
+    info = json.loads((demo_data_dir() / "dataset_info.json").read_text())["dpo_en_demo"]
+    (root / "dataset_info.json").write_text(json.dumps({name: {**info, "file_name": f"{name}.json"}}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def dpo_run(tmp_path_factory, tunelab_home):
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    root = tmp_path_factory.mktemp("dpo")
+    data = demo_dir(root / "data", TRAIN_ROWS)
+    out = root / "run"
+    proc = tunelab("train", "examples/tiny_lora_dpo.yaml", f"dataset_dir={data}", "dataset=pairs",
+                   f"output_dir={out}", "max_steps=16", "logging_steps=4", "cutoff_len=96",
+                   "learning_rate=2e-3", "plot_loss=false", env=env)
+    return out, proc.stdout
+
+
+def test_lora_dpo_learns_to_prefer_the_chosen_answers_it_never_saw(dpo_run):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunelab.model import resolve_model_path
+
+    run, stdout = dpo_run
+    assert "reference model: the base model with the adapter disabled (no second copy" in stdout
+    tokenizer = AutoTokenizer.from_pretrained(run)
+    base = AutoModelForCausalLM.from_pretrained(resolve_model_path("tunelab/tiny-chat"))
+    policy = PeftModel.from_pretrained(base, run).eval()
+    after = margins(policy, tokenizer, HELD_OUT)
+    with policy.disable_adapter():
+        before = margins(policy, tokenizer, HELD_OUT)
+    # The trained model widens chosen-minus-rejected over the reference (DPO's preference, TRL's
+    # rewards/accuracies) on >= 80% of pairs it was not trained on, and on average.
+    assert (after > before).float().mean() >= 0.8, (after - before)
+    assert (after - before).mean() > 1.0
+    events = log_events(run)
+    assert len(events) == 4
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
+        assert all(key in e["metrics"] for e in events), events[0]
+    assert events[-1]["metrics"]["rewards/margins"] > events[0]["metrics"]["rewards/margins"]
+    assert events[-1]["loss"] < events[0]["loss"]
+
+
+def test_first_step_loss_is_the_dpo_formula_from_policy_and_reference(tmp_path, tiny_chat_path,
+                                                                      tunelab_env):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ref_dir = tmp_path / "ref"  # a reference unlike the policy, so the margin is not zero
+    ref = AutoModelForCausalLM.from_pretrained(tiny_chat_path)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in ref.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    ref.save_pretrained(ref_dir)
+    rows, beta = TRAIN_ROWS[:4], 0.5
+    out = tmp_path / "run"
+    proc = tunelab("train", "examples/tiny_lora_dpo.yaml", f"model_name_or_path={tiny_chat_path}",
+                   f"dataset_dir={demo_dir(tmp_path / 'data', rows)}", "dataset=pairs",
+                   "finetuning_type=full", f"ref_model={ref_dir}", f"pref_beta={beta}",
+                   "max_steps=1", "logging_steps=1", "per_device_train_batch_size=4",
+                   "plot_loss=false", f"output_dir={out}", env=tunelab_env)
+    assert f"reference model: {ref_dir} (ref_model), frozen" in proc.stdout
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    policy = AutoModelForCausalLM.from_pretrained(tiny_chat_path).eval()
+    delta = margins(policy, tokenizer, rows) - margins(ref.eval(), tokenizer, rows)
+    expected = (-torch.nn.functional.logsigmoid(beta * delta)).mean().item()
+    assert abs(expected - math.log(2)) > 0.01  # the check is not the trivial log 2
+    assert log_events(out)[0]["loss"] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def loss_runs(tmp_path_factory, tunelab_home):
+    """One short run per pref_loss on the same 8 pairs each step, each with another method."""
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    root = tmp_path_factory.mktemp("dpo-losses")
+    methods = {"ipo": ["finetuning_type=full", "learning_rate=1e-3"],
+               "hinge": ["quantization_bit=4", "learning_rate=5e-3"],
+               "orpo": ["learning_rate=5e-3"],
+               "simpo": ["finetuning_type=freeze", "freeze_trainable_layers=2",
+                         "freeze_extra_modules=embed_tokens", "learning_rate=1e-3"]}
+    runs = {}
+    for loss, extra in methods.items():
+        runs[loss] = root / loss
+        proc = tunelab("train", "examples/tiny_lora_dpo.yaml", f"pref_loss={loss}", *SAME_BATCH,
+                       *extra, f"output_dir={runs[loss]}", env=env)
+        runs[loss] = (runs[loss], proc.stdout)
+    return runs
+
+
+@pytest.mark.parametrize("loss", ["ipo", "hinge", "orpo", "simpo"])
+def test_each_pref_loss_trains_and_its_loss_goes_down(loss_runs, loss):
+    run, stdout = loss_runs[loss]
+    events = log_events(run)
+    losses = [e["loss"] for e in events]
+    assert len(losses) == 5 and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < losses[0] - 0.01, losses
+    assert "rewards/margins" in events[-1]["metrics"]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
+    if loss in ("orpo", "simpo"):
+        assert f"reference model: none (pref_loss {loss} is reference-free)" in stdout
+    if loss == "ipo":
+        assert "reference model: a frozen copy of tunelab/tiny-chat" in stdout
+
+
+def test_qlora_dpo_saves_an_adapter_on_the_4bit_base(loss_runs):
+    run, _ = loss_runs["hinge"]
+    config = json.loads((run / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config_resolved"]["quantization_bit"] == 4
+
+
+def test_chat_and_export_take_the_dpo_adapter(dpo_run, tmp_path, tunelab_env):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run, _ = dpo_run
+    question = HELD_OUT[0]["instruction"]
+    chat = tunelab("chat", "--adapter", run, "--query", question, "do_sample=false",
+                   "max_new_tokens=12", env=tunelab_env)
+    assert chat.stdout.strip()
+    out = tmp_path / "merged"
+    tunelab("export", "--adapter", run, "--out", out, env=tunelab_env)
+    merged = AutoModelForCausalLM.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                        add_generation_prompt=True, return_tensors="pt",
+                                        return_dict=True)
+    reply = merged.generate(**ids, max_new_tokens=12, do_sample=False)
+    text = tokenizer.decode(reply[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert text.strip() and text.strip() in chat.stdout
+
+
+def test_a_pair_whose_answers_are_equal_is_named_with_file_row_and_reason(tmp_path, tunelab_env):
+    rows = [dict(r) for r in TRAIN_ROWS[:8]]
+    rows[5]["rejected"] = rows[5]["chosen"]
+    data = demo_dir(tmp_path / "data", rows, name="bad_pairs")
+    proc = tunelab("train", "examples/tiny_lora_dpo.yaml", f"dataset_dir={data}", "dataset=bad_pairs",
+                   "max_steps=1", f"output_dir={tmp_path / 'run'}", "plot_loss=false",
+                   env=tunelab_env, check=False)
+    text = proc.stdout + proc.stderr
+    # The file and its 1-based row (the sixth pair), then the reason.
+    assert "bad_pairs.json:6: the chosen and rejected answers are the same" in text, text[-3000:]
+    assert "bad_pairs: 7/8 rows usable, 1 skipped" in text
