@@ -27,7 +27,7 @@ def timed_train(trainer, *args, **kwargs):
     data = trainer.train_dataset
     MEASURED["samples"] = len(data)
     MEASURED["tokens_lf"] = sum(len(ids) for ids in data["input_ids"])
-    MEASURED["dtype"] = str(next(trainer.model.parameters()).dtype)
+    MEASURED["lf_dtype"] = str(next(trainer.model.parameters()).dtype)  # what it chose
     MEASURED["gradient_checkpointing"] = bool(getattr(trainer.model, "is_gradient_checkpointing", False))
     start = time.perf_counter()
     try:

@@ -27,12 +27,12 @@ from tunelab.infer.loading import (
     served_models,
 )
 from tunelab.infer.rows import Row, RowSampler, RowStopper
-
-log = logging.getLogger(__name__)
 from tunelab.model.loader import pick_device
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
+
+log = logging.getLogger(__name__)
 
 
 class HfChatEngine(ChatEngine):
