@@ -11,7 +11,7 @@ setup:
 	@bash scripts/setup_env.sh bnb,serve,export,webui,rl
 
 setup-dev:
-	@bash scripts/setup_env.sh dev,bnb,serve,export,webui,rl
+	@bash scripts/setup_env.sh dev,bnb,serve,export,webui,rl,metrics,eval
 
 demo: setup
 	$(BIN)/tunelab train examples/tiny_lora_sft.yaml output_dir=$(DEMO_DIR) overwrite_output_dir=true

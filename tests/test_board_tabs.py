@@ -4,6 +4,7 @@ A screenshot per step goes to tests/artifacts/board_tabs_*.png."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -123,6 +124,23 @@ def test_evaluate_tab_shows_the_engine_figure(page, workdir):
                                             ["identity"], {"max_samples": 8, "dataset_dir": str(data_dir())}))
     assert f"Loss {expected.loss:.4f}" in text and f"perplexity {expected.perplexity:.3f}" in text
     assert expected.loss < 0.3  # the adapter learned these 8 rows (its last logged loss is ~0.06)
+
+
+@pytest.mark.slow
+def test_evaluate_tab_predicts_and_records_like_the_cli(page, workdir):
+    """Predictions chosen on the page run `tunelab eval`'s function: the page shows the record
+    it wrote into the run's eval/ folder, and the trained answers match."""
+    page.get_by_role("tab", name="Evaluate").click()
+    pick(page, "evaluate-metric", "Predictions")
+    page.locator("#evaluate-max-samples input").fill("8")
+    page.locator("#evaluate-max-new-tokens input").fill("64")
+    page.locator("#evaluate-start").click()
+    text = wait_text(page, "#evaluate-result", "exact_match")
+    shot(page, "board_tabs_05b_evaluate_predict")
+    saved = json.loads((workdir / "saves" / "ident" / "eval" / "predict_identity.json").read_text())
+    assert saved["settings"]["max_samples"] == 8 and saved["settings"]["max_new_tokens"] == 64
+    assert re.search(rf"exact_match\s+{saved['metrics']['exact_match']:.4f}", text), text
+    assert saved["metrics"]["exact_match"] >= 0.9
 
 
 @pytest.mark.slow

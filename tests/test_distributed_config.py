@@ -3,6 +3,7 @@ anything loads (one clear line each), and resolved the way transformers' own int
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,16 @@ def problem(raw: dict) -> str:
     with pytest.raises(ConfigError) as info:
         build_config({**BASE, **raw})
     return str(info.value)
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """transformers and accelerate export FSDP settings (ACCELERATE_USE_FSDP, FSDP_*) into
+    os.environ when arguments are built; later in-process trainers would read them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_deepspeed_files_that_are_missing_broken_or_of_an_unknown_stage(tmp_path):

@@ -127,13 +127,17 @@ def test_preference_pairs_feed_two_sequences(llama7b):
 
 
 def test_grpo_generations_and_kv_cache(llama7b):
-    est = staged(llama7b, "grpo", {"finetuning_type": "lora", "per_device_train_batch_size": 2},
+    # TRL's batch counts completions: 8 per micro-batch (2 prompts x 4 generations), and one
+    # generation round samples both accumulated micro-batches, 16 sequences.
+    est = staged(llama7b, "grpo", {"finetuning_type": "lora", "per_device_train_batch_size": 8,
+                                   "gradient_accumulation_steps": 2},
                  num_generations=4, max_completion_length=256, grpo_beta=0.0)
-    sequences, tokens = 2 * 4, 1024 + 256
+    sampled, tokens = 8 * 2, 1024 + 256
     # K and V per layer, 32 layers x 4096 (32 kv heads x 128), bf16
-    assert est.generation == sequences * tokens * 2 * 32 * 4096 * 2
-    same = staged(llama7b, "kto", {"finetuning_type": "lora", "per_device_train_batch_size": sequences,
-                                   "cutoff_len": tokens})
+    assert est.generation == sampled * tokens * 2 * 32 * 4096 * 2
+    assert "KV cache of 16 completions (8 per micro-batch x 2 accumulated" in est.details["generation"]
+    same = staged(llama7b, "kto", {"finetuning_type": "lora", "per_device_train_batch_size": 8,
+                                   "gradient_accumulation_steps": 2, "cutoff_len": tokens})
     assert est.activations == same.activations
     assert est.reference == 0 and "grpo_beta 0" in est.details["reference"]
     beta = staged(llama7b, "grpo", {"finetuning_type": "full"}, grpo_beta=0.04)

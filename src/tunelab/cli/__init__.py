@@ -29,7 +29,8 @@ from tunelab.errors import TuneLabError
 from tunelab.quiet import silence_library_noise
 
 # Module names under tunelab.cli, in the order `tunelab --help` lists them.
-COMMANDS = ["train", "data", "env", "tiny", "estimate", "export", "chat", "score", "api", "webui", "runs"]
+COMMANDS = ["train", "data", "env", "tiny", "estimate", "evaluate", "export", "chat", "score", "api", "webui",
+            "runs"]
 
 EXIT_OK = 0
 EXIT_ROWS_SKIPPED = 1
@@ -41,8 +42,8 @@ EXIT_INTERRUPTED = 130
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunelab",
-        description="Fine-tune open LLMs end to end: register data, estimate, train, list runs, chat, "
-                    "export, serve; or all of it in the web board (webui).",
+        description="Fine-tune open LLMs end to end: register data, estimate, train, list runs, "
+                    "evaluate, chat, export, serve; or all of it in the web board (webui).",
         epilog="Run `tunelab <command> --help` for a command's options.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="<command>")

@@ -14,10 +14,12 @@ DESCRIPTION = """Serve a model and its adapters behind an OpenAI-compatible API.
 Endpoints: GET /v1/models, POST /v1/chat/completions, POST /v1/completions, GET /health, and
 POST / (the ChatGLM-style {prompt, history} endpoint). A reward model (an adapter or model
 trained with stage: rm) is served for scoring instead: POST /v1/score with {"input": [texts or
-{"prompt", "response"} pairs]} answers one reward per input, as `tunelab score` computes it. Each adapter is served under its folder
-name next to the base; pick one with the request's "model" field. Concurrent requests are
-batched together (max_batch_size, batch_wait_ms); a long request yields to waiting ones every
-batch_slice_tokens tokens.
+{"prompt", "response"} pairs]} answers one reward per input, as `tunelab score` computes it.
+Each adapter is served under its folder name next to the base; pick one with the request's
+"model" field. Concurrent requests decode together: with batching=continuous (the default) a new
+request joins the running batch at the next decoding step (max_batch_size answers at most; when
+it is full, an answer that ran batch_slice_tokens tokens gives its place up); batching=dynamic
+shares one generate call among requests that arrive within batch_wait_ms.
 
 Listens on 127.0.0.1 unless --host says otherwise. --api-key (or TUNELAB_API_KEY) requires
 "Authorization: Bearer KEY" on every route but /health, /docs and /openapi.json included.

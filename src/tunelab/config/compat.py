@@ -17,7 +17,8 @@ _NO_OPTIMIZER = ("this optimizer is not wired into TuneLab; transformers' own `o
                  "(e.g. optim: galore_adamw, adamw_8bit) is")
 _NO_KERNEL = "this accelerator or backend is not part of TuneLab"
 _NO_TOKENS = "TuneLab does not change the tokenizer's vocabulary; add tokens to the model beforehand"
-_NO_EVAL = "TuneLab has no generate-and-score evaluation yet (tunelab train reports eval loss)"
+_NO_EVAL = ("training reports eval loss only; generate-and-score runs after training with "
+            "`tunelab eval RUN --predict --dataset D`")
 _NO_PROFILER = "TuneLab has no profiler hook; use torch.profiler around `tunelab train` instead"
 _NO_LOSS = "TuneLab trains with the standard cross-entropy loss only"
 

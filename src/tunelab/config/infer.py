@@ -37,18 +37,27 @@ class InferArgs:
     repetition_penalty: float = option(
         1.0, "Penalise tokens already present (>1 discourages repeats; 1 disables).",
         help_zh="惩罚已出现的 token（大于 1 抑制重复；1 表示不惩罚）。", min=0, min_exclusive=True)
+    batching: str = option(
+        "continuous", "huggingface backend: continuous (a new request joins the running batch at "
+        "the next decoding step) or dynamic (requests that arrive together share one generate "
+        "call; later ones wait for it to yield or end).",
+        help_zh="huggingface 后端：continuous（新请求在下一个解码步加入正在运行的批次）或 dynamic"
+        "（同时到达的请求共享一次 generate 调用，之后到达的要等它让出或结束）。",
+        choices=("continuous", "dynamic"), when=HF_BACKEND)
     max_batch_size: int = option(
-        16, "huggingface backend: most concurrent requests in one batched generate call.",
-        help_zh="huggingface 后端：一次批量生成最多合并的并发请求数。", min=1, when=HF_BACKEND)
+        16, "huggingface backend: most answers decoded together in one batch.",
+        help_zh="huggingface 后端：一个批次中同时解码的最多回答数。", min=1, when=HF_BACKEND)
     batch_wait_ms: float = option(
-        10.0, "huggingface backend: how long the first waiting request waits for others to join "
-        "its batch.", help_zh="huggingface 后端：第一个请求等待其他请求加入同一批的毫秒数。",
+        10.0, "huggingface backend: how long the first request to an idle engine waits for others "
+        "to join its batch.", help_zh="huggingface 后端：空闲时第一个请求等待其他请求加入同一批的毫秒数。",
         min=0, when=HF_BACKEND)
     batch_slice_tokens: int = option(
-        32, "huggingface backend: while other requests wait, a running batch yields after this "
-        "many new tokens so they can join it (fair scheduling); 0 never yields.",
-        help_zh="huggingface 后端：有其他请求等待时，正在运行的批次每生成这么多新 token 就让出一次，"
-        "以便它们加入（公平调度）；0 表示从不让出。", min=0, when=HF_BACKEND)
+        32, "huggingface backend: fair scheduling while requests wait. dynamic: the running batch "
+        "yields after this many new tokens so they can join it; continuous: when the batch is full, "
+        "an answer that ran this many tokens gives its place up and queues again. 0 never yields.",
+        help_zh="huggingface 后端：有请求等待时的公平调度。dynamic：正在运行的批次每生成这么多新 token "
+        "就让出一次以便它们加入；continuous：批次已满时，已生成这么多 token 的回答让出位置并重新排队。"
+        "0 表示从不让出。", min=0, when=HF_BACKEND)
     max_prompt_tokens: int = option(
         0, "Limit: the longest prompt a request may send, in tokens (400 beyond); 0 means the "
         "model's context length.",

@@ -111,6 +111,18 @@ class TrainingArgs:
         None, "Evaluate every N steps. Unset: same as logging_steps.",
         help_zh="每隔多少步评估一次。不设置：与 logging_steps 相同。", min=0, min_exclusive=True,
         when={"eval_strategy": ("steps",)})
+    load_best_model_at_end: bool = option(
+        False, "After training, load the checkpoint with the best metric_for_best_model and save it "
+        "as the run's model (needs save_strategy = eval_strategy; the manifest names it).",
+        help_zh="训练结束后载入 metric_for_best_model 最好的检查点并作为本次运行的模型保存"
+        "（需要 save_strategy 与 eval_strategy 相同；manifest 中记录其名称）。")
+    metric_for_best_model: str | None = option(
+        None, "The evaluation metric that picks the best checkpoint, e.g. eval_loss. Unset: loss "
+        "when load_best_model_at_end is on.",
+        help_zh="用于挑选最佳检查点的评估指标，如 eval_loss。不设置：开启 load_best_model_at_end 时为 loss。")
+    greater_is_better: bool | None = option(
+        None, "Whether a higher metric_for_best_model is better. Unset: false for a loss, true otherwise.",
+        help_zh="metric_for_best_model 是否越大越好。不设置：损失类指标为 false，其余为 true。")
     bf16: bool = option(False, "Train in bfloat16 mixed precision (Ampere or newer GPUs).",
                         help_zh="使用 bfloat16 混合精度训练（Ampere 及更新的 GPU）。")
     fp16: bool = option(False, "Train in float16 mixed precision (older GPUs).",

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tunelab.data.conversation import (Conversation, LabeledSample, PreferenceSample, PromptSample,
-                                       TextSample)
+from tunelab.data.conversation import Conversation, LabeledSample, PreferenceSample, PromptSample
 from tunelab.data.encode import IGNORE_INDEX, render
 from tunelab.data.encode_batch import encode_one
 from tunelab.data.encode_stages import prompt_text

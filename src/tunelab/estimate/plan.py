@@ -55,6 +55,7 @@ class Plan:
     # post-training stages (see estimate.stages)
     stage: str = "sft"
     sequences: int = 1  # sequences one row feeds with gradients: 2 for rm/dpo pairs
+    generations: int = 1  # grpo: completions per prompt (a row is one completion)
     completion_len: int = 0  # grpo: sampled tokens after the cutoff_len prompt
     reference: str = "none"  # none | policy (adapter disabled, or a copy) | model (ref_model)
     reference_bit: int | None = None
@@ -80,7 +81,7 @@ class Plan:
 
     @property
     def rows(self) -> int:
-        """Sequences in one micro-batch: the rows, times 2 for pairs, times num_generations."""
+        """Sequences in one micro-batch: the rows, times 2 for pairs."""
         return self.batch_size * self.sequences
 
     @property

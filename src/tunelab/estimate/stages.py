@@ -1,6 +1,9 @@
 """What the post-training stages add to a step's memory: a frozen reference model (dpo, kto,
 ppo, grpo with a KL term), a reward model (ppo), the generation cache (grpo), and how many
-sequences one row feeds (chosen + rejected for rm and dpo; ``num_generations`` for grpo).
+sequences one row feeds (chosen + rejected for rm and dpo). A grpo row is one completion (TRL's
+per_device_train_batch_size counts completions, num_generations of them per prompt), of
+cutoff_len prompt + max_completion_length sampled tokens; its generation round samples the
+completions of all gradient_accumulation_steps micro-batches at once.
 
 The rules follow what ``tunelab train`` runs (``tunelab.train.stages``): with LoRA and no
 ``ref_model`` the reference is the policy with its adapter disabled, so it costs nothing; with
@@ -32,7 +35,7 @@ def stage_settings(cfg: "Config") -> dict[str, Any]:
     if stage in PAIRED_STAGES:
         settings["sequences"] = 2
     if stage == "grpo":
-        settings.update(sequences=int(rl.num_generations), completion_len=int(rl.max_completion_length))
+        settings.update(generations=int(rl.num_generations), completion_len=int(rl.max_completion_length))
     if settings["reference"] == "model":
         settings.update(reference_bit=pref.ref_model_quantization_bit,
                         reference_shape=_shape_or_none(pref.ref_model, cfg))
@@ -141,13 +144,15 @@ def reward_bytes(plan: "Plan", shape: ModelShape, lora_params: int) -> tuple[int
 
 
 def generation_bytes(plan: "Plan", shape: ModelShape) -> tuple[int, str]:
-    """grpo's KV cache while it samples ``num_generations`` answers per prompt (freed before
-    the training forward, so it overlaps the activations; see ``parts``)."""
+    """grpo's KV cache while one round samples the completions of a step's micro-batches
+    (freed before the training forward, so it overlaps the activations; see ``parts``)."""
     if plan.stage != "grpo":
         return 0, ""
-    total = plan.rows * plan.seq_len * 2 * shape.num_layers * shape.kv_dim * plan.compute_bytes
-    return total, (f"KV cache of {plan.rows} sequences ({plan.batch_size} prompts x {plan.sequences} "
-                   f"generations) x {plan.seq_len} tokens, freed before the training forward")
+    sampled = plan.batch_size * plan.grad_accum
+    total = sampled * plan.seq_len * 2 * shape.num_layers * shape.kv_dim * plan.compute_bytes
+    return total, (f"KV cache of {sampled} completions ({plan.batch_size} per micro-batch x "
+                   f"{plan.grad_accum} accumulated, num_generations={plan.generations} per prompt) "
+                   f"x {plan.seq_len} tokens, freed before the training forward")
 
 
 def stage_notes(plan: "Plan") -> list[str]:
@@ -159,8 +164,8 @@ def stage_notes(plan: "Plan") -> list[str]:
         notes.append("kto also scores each row against another row's answer (its KL term), "
                      "without gradients")
     if plan.stage == "grpo":
-        notes.append(f"grpo: each prompt of a micro-batch is answered num_generations={plan.sequences} "
-                     f"times, up to {plan.completion_len} sampled tokens each")
+        notes.append(f"grpo: a row is one completion (num_generations={plan.generations} per prompt), "
+                     f"up to {plan.completion_len} sampled tokens after the prompt")
     if plan.stage == "ppo":
         notes.append("ppo: the value model is not priced")
     return notes

@@ -1,22 +1,24 @@
-"""Hugging Face backend: one model in memory, concurrent requests batched into shared
-``generate`` calls (dynamic batching with left padding).
+"""Hugging Face backend: one model in memory, concurrent requests decoded in shared batches.
 
-A scheduler thread takes the first waiting row, lets others join for up to ``batch_wait_ms``
-(or until ``max_batch_size`` rows), and runs one ``generate`` for all of them. Rows for different
-adapters share the call through PEFT's mixed-batch ``adapter_names``. Each row samples with its
-own generator and stops on its own (see ``rows.py``), so batching changes speed, not answers.
+``batching: continuous`` (the default, ``continuous.py``): a request joins the running batch at
+the next decoding step and leaves it when it ends. ``batching: dynamic`` (``batching.py``): rows
+that arrive within ``batch_wait_ms`` share one left-padded ``generate`` call; models whose cache
+cannot be re-batched (sliding-window, static or linear-attention caches) always use it. Rows for
+different adapters share a batch through PEFT's mixed-batch ``adapter_names``. Each row samples
+with its own generator and stops on its own (``rows.py``), so batching changes speed, not answers.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from tunelab.errors import ModelError
 from tunelab.estimate.advice import is_oom_error
+from tunelab.infer.batching import BatchScheduler
+from tunelab.infer.continuous import ContinuousScheduler
+from tunelab.infer.decode import Decoder, supports_continuous
 from tunelab.infer.engine import ChatEngine, Prepared
 from tunelab.infer.loading import (
     attach_adapters,
@@ -25,100 +27,12 @@ from tunelab.infer.loading import (
     served_models,
 )
 from tunelab.infer.rows import Row, RowSampler, RowStopper
+
+log = logging.getLogger(__name__)
 from tunelab.model.loader import pick_device
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
-
-
-class BatchScheduler:
-    """Collects rows from many threads into batches and runs them one batch at a time.
-
-    Fair to short requests: while rows wait, a running batch yields after ``slice_tokens`` new
-    tokens (see ``should_yield``); its unfinished rows queue again behind the newcomers and the
-    next batch mixes both, so a long request shares the model instead of holding it.
-    """
-
-    def __init__(self, run_batch: Callable[[list[Row]], None], max_batch_size: int, wait_s: float,
-                 slice_tokens: int = 0):
-        self.run_batch = run_batch
-        self.max_batch_size = max(1, max_batch_size)
-        self.wait_s = max(0.0, wait_s)
-        self.slice_tokens = max(0, slice_tokens)
-        self.waiting: queue.Queue = queue.Queue()
-        # How batching is going: shown by /health, asserted by tests, read by the benchmark.
-        self.stats = {"batches": 0, "rows": 0, "largest_batch": 0, "yields": 0}
-        self.thread = threading.Thread(target=self._loop, name="tunelab-batcher", daemon=True)
-        self.thread.start()
-
-    def submit(self, rows: list[Row]) -> None:
-        for row in rows:
-            self.waiting.put(row)
-
-    def should_yield(self, tokens_done: int) -> bool:
-        """Whether the running batch should stop after ``tokens_done`` tokens to let rows in."""
-        if not self.slice_tokens or tokens_done < self.slice_tokens or self.waiting.empty():
-            return False
-        self.stats["yields"] += 1
-        return True
-
-    def close(self) -> None:
-        self.waiting.put(None)
-        self.thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while True:
-            first = self.waiting.get()
-            if first is None:
-                return
-            batch = [row for row in self._collect(first) if not row.done]
-            if not batch:
-                continue
-            self.stats["batches"] += 1
-            self.stats["rows"] += len(batch)
-            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(batch))
-            self._run(batch)
-            for row in batch:
-                if not row.done and row.remaining <= 0:
-                    row.finish("length")
-                elif not row.done:  # it yielded: its next slice queues behind the newcomers
-                    self.waiting.put(row)
-
-    def _run(self, batch: list[Row]) -> None:
-        try:
-            self.run_batch(batch)
-        except Exception as exc:  # a failed batch must not fail innocent rows: retry each alone
-            if len(batch) == 1:
-                batch[0].fail(_explain(exc, batch))
-                return
-            for row in batch:
-                if not row.done:
-                    self._run([row])
-
-    def _collect(self, first: Row) -> list[Row]:
-        batch = [first]
-        # A row continuing after a yield does not wait for company: the queue already has it.
-        deadline = time.monotonic() + (0.0 if first.generated else self.wait_s)
-        while len(batch) < self.max_batch_size:
-            try:
-                row = self.waiting.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if row is None:  # close() was called: finish this batch, then stop
-                self.waiting.put(None)
-                break
-            batch.append(row)
-        return batch
-
-
-def _explain(exc: Exception, batch: list[Row]) -> Exception:
-    """A generation failure as the user should read it (out of memory says what to lower)."""
-    if is_oom_error(exc) and batch:
-        longest = max(len(r.prompt_ids) + r.max_new_tokens for r in batch)
-        return ModelError(f"out of memory generating a batch of {len(batch)} rows of up to "
-                          f"{longest} tokens", where="generation",
-                          hint="lower max_batch_size or max_new_tokens, or shorten the prompts")
-    return exc
 
 
 class HfChatEngine(ChatEngine):
@@ -149,9 +63,19 @@ class HfChatEngine(ChatEngine):
         self.mixed = any(m.adapter for m in self.served)
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
         self.pad_id = self.served[0].tokenizer.pad_token_id
-        self.scheduler = BatchScheduler(self._run_batch, cfg.infer.max_batch_size,
-                                        cfg.infer.batch_wait_ms / 1000.0,
-                                        cfg.infer.batch_slice_tokens)
+        self.scheduler = self._scheduler(cfg)
+
+    def _scheduler(self, cfg: "Config") -> BatchScheduler | ContinuousScheduler:
+        args = cfg.infer
+        sizes = (args.max_batch_size, args.batch_wait_ms / 1000.0, args.batch_slice_tokens)
+        self.batching = args.batching
+        if args.batching == "continuous" and not supports_continuous(self.model):
+            log.warning("batching: continuous needs a model with a plain full-attention cache; "
+                        "%s falls back to dynamic batching", type(self.model.config).__name__)
+            self.batching = "dynamic"
+        if self.batching == "continuous":
+            return ContinuousScheduler(Decoder(self.model, self.pad_id, self.mixed), self._run_batch, *sizes)
+        return BatchScheduler(self._run_batch, *sizes)
 
     @property
     def batch_stats(self) -> dict[str, int]:

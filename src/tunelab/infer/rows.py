@@ -138,7 +138,7 @@ class RowSampler:
             if broken[i]:
                 row.fail(_not_finite(row))
             elif not row.params.greedy:
-                token = _guarded(row, _sample, scores[i], row)
+                token = guarded(row, _sample, scores[i], row)
                 if token is not None:
                     scores[i] = torch.full_like(scores[i], float("-inf"))
                     scores[i, token] = 0.0
@@ -147,7 +147,7 @@ class RowSampler:
         return scores
 
 
-def _guarded(row: Row, work: Callable[..., Any], *args: Any) -> Any:
+def guarded(row: Row, work: Callable[..., Any], *args: Any) -> Any:
     """``work(*args)``, or None after failing ``row`` with what it raised (the others go on)."""
     try:
         return work(*args)
@@ -228,7 +228,7 @@ class RowStopper:
         self.steps += 1
         last = input_ids[:, -1].tolist()
         for row, token in zip(self.rows, last):
-            _guarded(row, row.push, token)
+            guarded(row, row.push, token)
         if self.should_yield(self.steps):
             return torch.ones(len(self.rows), dtype=torch.bool, device=input_ids.device)
         return torch.tensor([row.done for row in self.rows], dtype=torch.bool, device=input_ids.device)

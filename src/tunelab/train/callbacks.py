@@ -88,7 +88,8 @@ def _stage_metrics(logs: dict) -> dict:
     ``rewards/<function>/mean``, ``kl``, ``completions/mean_length``, ...); a non-finite one
     becomes null, as in the event itself."""
     return {key: (value if math.isfinite(value) else None) for key, value in logs.items()
-            if key not in _EVENT_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)}
+            if (key.startswith("eval_") or key not in _EVENT_KEYS)  # an evaluation keeps all its figures
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _mark_nonfinite(event: dict) -> dict:
@@ -103,11 +104,12 @@ def _mark_nonfinite(event: dict) -> dict:
 
 
 class LossProgressCallback(TrainerCallback):
-    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss as a postfix."""
+    """A tqdm bar: step/total, ETA (tqdm's), and the latest loss (and eval loss) as a postfix."""
 
     def __init__(self):
         self.bar = None
         self.step = 0
+        self.shown: dict[str, str] = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -123,13 +125,18 @@ class LossProgressCallback(TrainerCallback):
         self.step = state.global_step
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs and "loss" in logs:
-            shown = {"loss": f"{logs['loss']:.4f}", "lr": f"{logs.get('learning_rate', 0):.2e}"}
+        if self.bar is None or not logs:
+            return
+        if "loss" in logs:
+            self.shown.update(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
             if isinstance(logs.get("reward"), (int, float)):  # online stages: the mean reward
-                shown["reward"] = f"{logs['reward']:.4f}"
+                self.shown["reward"] = f"{logs['reward']:.4f}"
             if isinstance(logs.get("accuracy"), (int, float)):  # rm: how often chosen scores higher
-                shown["acc"] = f"{logs['accuracy']:.2f}"
-            self.bar.set_postfix(shown)
+                self.shown["acc"] = f"{logs['accuracy']:.2f}"
+        if "eval_loss" in logs:  # kept on the line until the next evaluation
+            self.shown["eval_loss"] = f"{logs['eval_loss']:.4f}"
+        if "loss" in logs or "eval_loss" in logs:
+            self.bar.set_postfix(self.shown)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

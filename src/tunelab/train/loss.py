@@ -134,8 +134,10 @@ def install_chunked_loss(model: Any) -> bool:
 class ChunkedLossTrainer(Trainer):
     """Trainer whose training loss skips the full logits tensor (see the module docstring).
 
-    Falls back to the model's own loss when outputs are needed (evaluation with predictions),
-    under DeepSpeed or Liger kernels, and when the model's logits are more than
+    Evaluation without predictions (``prediction_loss_only``, the Trainer's choice when no
+    ``compute_metrics`` is set) scores the same way, on the same padding-free batches as
+    training. Falls back to the model's own loss when outputs are needed (evaluation with
+    predictions), under DeepSpeed or Liger kernels, and when the model's logits are more than
     ``lm_head(hidden)``.
     """
 
@@ -143,6 +145,14 @@ class ChunkedLossTrainer(Trainer):
         super().__init__(*args, **kwargs)
         own_loss = self.is_deepspeed_enabled or self.args.use_liger_kernel
         self.chunked = not own_loss and install_chunked_loss(self.model)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if not prediction_loss_only or "labels" not in inputs:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs or "labels" not in inputs or not self.chunked:

@@ -85,6 +85,11 @@ def _check_dataset(cfg: "Config") -> None:
     if not cfg.data.dataset:
         raise ConfigError("no training dataset given", where="key 'dataset'",
                           hint="name one or more datasets from dataset_info.json, e.g. dataset: identity")
+    wants_eval = cfg.training.get("eval_strategy", "no") != "no" or cfg.training.get("load_best_model_at_end")
+    if wants_eval and not cfg.data.val_size and not cfg.data.eval_dataset:
+        raise ConfigError("evaluating during training needs held-out data, and there is none",
+                          where="key 'eval_strategy'",
+                          hint="set val_size (a fraction such as 0.1, or a row count) or eval_dataset")
 
 
 def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult:
@@ -301,10 +306,21 @@ def _finish(trainer: Any, output: Any, run: RunDir, cfg: "Config", tokenizer: An
         if cfg.output.plot_loss:
             plot_loss(run)
         run.set_status("completed", global_step=output.global_step, train_loss=output.training_loss,
-                       metrics=output.metrics)
+                       metrics=output.metrics, **_best_checkpoint(trainer))
         log(f"run saved in {run.path}")
     return TrainResult(run_dir=run.path, global_step=output.global_step,
                        final_loss=output.training_loss, plan=plan)
+
+
+def _best_checkpoint(trainer: Any) -> dict[str, Any]:
+    """The checkpoint with the best ``metric_for_best_model`` (the Trainer tracks it whenever
+    that metric is evaluated; with load_best_model_at_end it is the model saved at the end)."""
+    state, args = trainer.state, trainer.args
+    if not state.best_model_checkpoint:
+        return {}
+    return {"best_checkpoint": Path(state.best_model_checkpoint).name, "best_metric": state.best_metric,
+            "metric_for_best_model": args.metric_for_best_model,
+            "best_model_loaded": bool(args.load_best_model_at_end)}
 
 
 def _fail_nonfinite(found: Any, run: RunDir, plan: Any, args: Any) -> RunError:

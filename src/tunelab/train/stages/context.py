@@ -40,9 +40,11 @@ class StageContext:
         from tunelab.train.workflow import build_arguments
 
         kwargs = hf_defaults_changed_by(config_class)
-        if self.cfg.method.gradient_checkpointing:
-            # TRL switches it off around reference forwards and back on with these kwargs
-            kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        checkpointing = self.cfg.method.gradient_checkpointing  # resolved: True, False or "offload"
+        if checkpointing:
+            # TRL switches it off around reference forwards and back on with these kwargs: the
+            # same as prepare_for_training's (offload needs the reentrant kind)
+            kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": checkpointing == "offload"}
         return build_arguments(config_class, {**kwargs, **self.training_kwargs, **stage_values})
 
     def finish(self, trainer: Any) -> Any:

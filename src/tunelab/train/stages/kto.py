@@ -23,9 +23,12 @@ def build_trainer(ctx: StageContext) -> Any:
     ref_model, described = load_reference(ctx.cfg)
     log(f"kto: {described}")
     _log_balance(ctx.prepared.train["label"], pref)
-    # max_length None: the encoder already cut every row to cutoff_len
+    # max_length None: the encoder already cut every row to cutoff_len. Sequential sampling is
+    # KTOConfig's own default, kept whatever trl_config restores: each row's KL completion is
+    # another row of its micro-batch, so the batches must be the ones _prepare_dataset paired.
     args = ctx.trl_config(KTOConfig, beta=pref.pref_beta, desirable_weight=pref.kto_chosen_weight,
-                          undesirable_weight=pref.kto_rejected_weight, max_length=None)
+                          undesirable_weight=pref.kto_rejected_weight, max_length=None,
+                          train_sampling_strategy="sequential")
     trainer = _trainer_class()(
         model=ctx.model, ref_model=ref_model, args=args, train_dataset=ctx.prepared.train,
         eval_dataset=ctx.prepared.eval, processing_class=ctx.tokenizer, callbacks=ctx.callbacks)
