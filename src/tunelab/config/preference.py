@@ -49,13 +49,17 @@ class PreferenceArgs:
         1.0, "kto: weight of the undesirable answers' loss.", help_zh="kto：不期望回答的损失权重。",
         min=0, min_exclusive=True, group="preference", when=KTO)
     ref_model: str | None = option(
-        None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the base model "
-        "itself; with LoRA that is the base with the adapter disabled (no second copy). "
-        "dpo's orpo and simpo use none.",
-        help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：基座模型本身；LoRA 时为关闭适配器的基座（不复制权重）。",
+        None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the starting "
+        "model, a frozen copy of it with full/freeze; with LoRA the base with the adapter "
+        "disabled (no second copy; a continued or PiSSA adapter: a frozen copy of the starting "
+        "adapter only). dpo's orpo and simpo use none.",
+        help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：训练起点的模型，full/freeze 时为其冻结副本；"
+        "LoRA 时为关闭适配器的基座（不复制权重；继续训练的或 PiSSA 适配器：仅冻结起始适配器的副本）。"
+        "dpo 的 orpo 和 simpo 不用参考模型。",
         group="preference", when=WITH_REFERENCE)
     ref_model_adapters: list[str] | None = option(
-        None, "Adapters to load onto ref_model.", help_zh="加载到参考模型上的适配器。",
+        None, "Adapters applied to ref_model (merged into it; a 4/8-bit ref_model takes one, "
+        "unmerged).", help_zh="应用到参考模型上的适配器（合并进模型；4/8 比特参考模型只能加载一个，不合并）。",
         group="preference", when=WITH_REFERENCE)
     ref_model_quantization_bit: int | None = option(
         None, "Load ref_model in 4 or 8 bits (bitsandbytes).",

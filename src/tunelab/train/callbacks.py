@@ -133,6 +133,10 @@ class LossProgressCallback(TrainerCallback):
                 self.shown["reward"] = f"{logs['reward']:.4f}"
             if isinstance(logs.get("accuracy"), (int, float)):  # rm: how often chosen scores higher
                 self.shown["acc"] = f"{logs['accuracy']:.2f}"
+            if isinstance(logs.get("rewards/margins"), (int, float)):  # dpo/kto: chosen - rejected
+                self.shown["margin"] = f"{logs['rewards/margins']:.4f}"
+            if isinstance(logs.get("rewards/accuracies"), (int, float)):  # dpo: pairs ranked right
+                self.shown["acc"] = f"{logs['rewards/accuracies']:.2f}"
         if "eval_loss" in logs:  # kept on the line until the next evaluation
             self.shown["eval_loss"] = f"{logs['eval_loss']:.4f}"
         if "loss" in logs or "eval_loss" in logs:

@@ -17,11 +17,7 @@ from trl.experimental.cpo import CPOTrainer
 from trl.experimental.orpo import ORPOTrainer
 
 from tunelab.train.stages.context import StageContext
-from tunelab.train.stages.dpo_reference import reference_model
-
-# TRL's preference configs choose other defaults than Trainer's (lr 1e-6, bf16 and gradient
-# checkpointing on); the run keeps what its own TrainingArguments say, as sft does.
-_KEPT_FROM_ARGS = ("learning_rate", "bf16", "gradient_checkpointing")
+from tunelab.train.stages.reference import drop_reference_copy, load_reference
 
 
 def build_trainer(ctx: StageContext) -> Any:
@@ -34,9 +30,9 @@ def build_trainer(ctx: StageContext) -> Any:
 
 
 def _common(ctx: StageContext) -> dict[str, Any]:
-    values = {key: getattr(ctx.args, key) for key in _KEPT_FROM_ARGS}
-    values.update(beta=ctx.cfg.preference.pref_beta, dataset_num_proc=None)
-    return values
+    # The rows are tokenised already; TRL's configs keep TuneLab's TrainingArguments defaults
+    # (ctx.trl_config), not TRL's own (learning rate 1e-6, bf16 and gradient checkpointing on).
+    return {"beta": ctx.cfg.preference.pref_beta, "dataset_num_proc": None}
 
 
 def dpo_loss_types(pref: Any) -> tuple[list[str], list[float]]:
@@ -56,14 +52,12 @@ def _build_dpo(ctx: StageContext) -> Any:
     config = ctx.trl_config(DPOConfig, **_common(ctx), loss_type=loss_types, loss_weights=weights,
                             label_smoothing=pref.dpo_label_smoothing, max_length=None,
                             precompute_ref_log_probs=False)
-    ref, fresh_adapter = reference_model(ctx)
+    ref, described = load_reference(ctx.cfg)
+    _log(described)
     trainer = _TokenisedDPOTrainer(
         model=ctx.model, ref_model=ref, args=config, train_dataset=ctx.prepared.train,
         eval_dataset=ctx.prepared.eval, processing_class=ctx.tokenizer, callbacks=ctx.callbacks)
-    if fresh_adapter and "ref" in getattr(trainer.model, "peft_config", {}):
-        # TRL copies a PeftModel's adapter as its reference; a fresh adapter (zero update) equals
-        # the base, so the copy is dropped and TRL scores the reference with adapters disabled.
-        trainer.model.delete_adapter("ref")
+    drop_reference_copy(ctx.cfg, trainer.model)
     return ctx.finish(trainer)
 
 
@@ -91,9 +85,13 @@ def _build_simpo(ctx: StageContext) -> Any:
 
 
 def _say_reference_free(loss: str) -> None:
+    _log(f"reference model: none (pref_loss {loss} is reference-free)")
+
+
+def _log(message: str) -> None:
     from tunelab.train.workflow import log
 
-    log(f"reference model: none (pref_loss {loss} is reference-free)")
+    log(message)
 
 
 def legacy_columns(row: dict) -> dict:

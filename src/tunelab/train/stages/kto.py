@@ -16,7 +16,7 @@ from tunelab.train.stages.context import StageContext
 def build_trainer(ctx: StageContext) -> Any:
     from trl import KTOConfig
 
-    from tunelab.train.stages.reference import load_reference
+    from tunelab.train.stages.reference import drop_reference_copy, load_reference
     from tunelab.train.workflow import log
 
     pref = ctx.cfg.preference
@@ -32,8 +32,7 @@ def build_trainer(ctx: StageContext) -> Any:
     trainer = _trainer_class()(
         model=ctx.model, ref_model=ref_model, args=args, train_dataset=ctx.prepared.train,
         eval_dataset=ctx.prepared.eval, processing_class=ctx.tokenizer, callbacks=ctx.callbacks)
-    if ref_model is None:
-        _drop_reference_adapter(trainer.model)
+    drop_reference_copy(ctx.cfg, trainer.model)
     return ctx.finish(trainer)
 
 
@@ -60,15 +59,6 @@ def _trainer_class() -> type:
 def _rotated_completions(batch: dict) -> dict:
     answers = batch["completion_ids"]
     return {"KL_completion_ids": answers[-1:] + answers[:-1]}
-
-
-def _drop_reference_adapter(model: Any) -> None:
-    """TRL gives a PEFT policy a second adapter named "ref", a frozen copy of the starting one
-    (modules_to_save included). A fresh adapter starts as a no-op, so the base with the adapter
-    disabled is the same reference without the copy; TRL uses that when no "ref" adapter exists."""
-    peft_config = getattr(model, "peft_config", None)
-    if peft_config and "ref" in peft_config:
-        model.delete_adapter("ref")
 
 
 def _log_balance(labels: list, pref: Any) -> None:
