@@ -198,3 +198,24 @@ def test_launcher_variables_are_checked(env, phrase):
 def test_a_good_two_node_environment_passes():
     assert launch_problems({"NNODES": "2", "NODE_RANK": "1", "NPROC_PER_NODE": "8",
                             "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}) == []
+
+
+def test_a_save_of_ungathered_shards_fails_the_run(tmp_path):
+    """What a ZeRO-3 save without gathering writes (zero-element tensors) is caught and named."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tunelab.errors import RunError
+    from tunelab.runs import RunDir
+    from tunelab.train.distributed import check_saved_weights
+
+    run = RunDir(tmp_path / "run")
+    run.write_manifest({"status": "running"})
+    save_file({"q.lora_A.weight": torch.ones(2, 3)}, str(run.path / "adapter_model.safetensors"))
+    check_saved_weights(run)  # whole tensors: nothing to say
+    save_file({"q.lora_A.weight": torch.ones(2, 3), "q.lora_B.weight": torch.empty(0)},
+              str(run.path / "adapter_model.safetensors"))
+    with pytest.raises(RunError, match=r"1 empty tensor\(s\) \(q.lora_B.weight\)") as info:
+        check_saved_weights(run)
+    assert "stage3_gather_16bit_weights_on_model_save" in str(info.value)
+    assert run.read_manifest()["status"] == "failed"

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tunelab.errors import RunError
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
+    from tunelab.runs import RunDir
 
 
 def sharding_kwargs(cfg: "Config") -> dict[str, Any]:
@@ -75,3 +77,30 @@ def check_engine(trainer: Any, cfg: "Config") -> str:
                        where="keys 'fsdp' / 'deepspeed'",
                        hint="report this with `tunelab env`; remove the key to train with DDP")
     return running
+
+
+def empty_saved_tensors(folder: Path) -> list[str]:
+    """Tensors with no elements in the folder's ``*.safetensors`` files (headers only): what a
+    ZeRO-3 or sharded save writes for parameters it did not gather."""
+    from safetensors import safe_open
+
+    empty = []
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            empty += [name for name in handle.keys() if 0 in handle.get_slice(name).get_shape()]
+    return empty
+
+
+def check_saved_weights(run: "RunDir") -> None:
+    """Fail the run (status failed, RunError) when its saved model or adapter holds empty tensors
+    instead of the trained weights gathered from the shards."""
+    empty = empty_saved_tensors(run.path)
+    if not empty:
+        return
+    problem = (f"the saved weights hold {len(empty)} empty tensor(s) ({', '.join(empty[:3])}): they "
+               "are the local ZeRO-3/FSDP shards, not the weights gathered from every process")
+    hint = ("in the DeepSpeed config set zero_optimization.stage3_gather_16bit_weights_on_model_save: "
+            "true (examples/deepspeed/ds_z3.json has it); with FSDP keep state_dict_type FULL_STATE_DICT; "
+            "the last checkpoint-N still holds the full training state")
+    run.set_status("failed", error=problem, hint=hint)
+    raise RunError(problem, where=f"run {run.path}", hint=hint)

@@ -300,7 +300,9 @@ def _finish(trainer: Any, output: Any, run: RunDir, cfg: "Config", tokenizer: An
     trainer.save_model(str(run.path))
     if is_main_process():
         from tunelab.model.adapters import record_base_name
+        from tunelab.train.distributed import check_saved_weights
 
+        check_saved_weights(run)
         record_base_name(run.path, cfg.model.model_name_or_path)
         tokenizer.save_pretrained(str(run.path))
         if cfg.output.plot_loss:
