@@ -43,6 +43,21 @@ def test_validate_exit_codes_and_row_reasons(workdir):
     assert "Traceback" not in unknown.stderr
 
 
+def test_validate_reads_dataset_keys_and_refuses_to_check_nothing(workdir):
+    """`dataset=NAME` names what is checked, as in a recipe; with no name at all it is an error,
+    not a silent "all rows are usable"."""
+    bad = tunelab("data", "validate", "dataset=mixed", cwd=workdir, home=workdir / "home")
+    assert bad.returncode == 1 and "data/mixed.jsonl:3: not valid JSON" in bad.stdout
+    both = tunelab("data", "validate", "good", "eval_dataset=mixed", cwd=workdir, home=workdir / "home")
+    assert both.returncode == 1 and "good: 1/1 rows usable" in both.stdout
+    assert "problems in: mixed" in both.stdout
+    unknown = tunelab("data", "validate", "dataset=nothere", cwd=workdir, home=workdir / "home")
+    assert unknown.returncode == 2 and "'nothere' is not registered" in unknown.stderr
+    nothing = tunelab("data", "validate", cwd=workdir, home=workdir / "home")
+    assert nothing.returncode == 2 and "no dataset to validate" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+
 def test_list_and_preview(workdir, tiny_chat_path):
     listing = tunelab("data", "list", cwd=workdir, home=workdir / "home")
     assert listing.returncode == 0 and "mixed" in listing.stdout and "sharegpt" in listing.stdout

@@ -28,7 +28,9 @@ def register(subparsers) -> None:
         "validate", help="check every row; exit 1 if rows would be skipped, 2 if a dataset is unusable",
         description="Check every row as `tunelab train` reads it. Exit 0: all rows usable; 1: some rows "
         "would be skipped (listed); 2: a dataset cannot be trained on (unreadable file, no usable row).")
-    validate.add_argument("names", nargs="+", metavar="NAME", help="dataset names (and key=value overrides)")
+    validate.add_argument("names", nargs="*", metavar="NAME",
+                          help="dataset names, and key=value overrides (dataset=A,B and eval_dataset=C "
+                               "name datasets too, as in a recipe)")
     _common(validate)
     validate.set_defaults(overrides=[])  # key=value words given after an option land here
 
@@ -104,8 +106,8 @@ def _validate(args: argparse.Namespace) -> int:
     from tunelab.data.report import load_samples, no_valid_rows_error, required_columns
 
     words = [*args.names, *args.overrides]
-    names = [n for n in words if "=" not in n]
     cfg = _settings(args, [n for n in words if "=" in n])
+    names = _validated_names([n for n in words if "=" not in n], cfg.data)
     _, reports = load_samples(cfg.data, names, cfg.stage, strict=False,
                               required=required_columns(cfg, cfg.stage))
     for report in reports:
@@ -116,6 +118,19 @@ def _validate(args: argparse.Namespace) -> int:
     bad = [r.dataset for r in reports if not r.ok]
     print(f"problems in: {', '.join(bad)}" if bad else "all rows are usable")
     return EXIT_ROWS_SKIPPED if bad else EXIT_OK
+
+
+def _validated_names(names: list[str], data) -> list[str]:
+    """The positional names, then the ``dataset`` / ``eval_dataset`` overrides, each once;
+    ConfigError when nothing names a dataset (checking nothing must not pass)."""
+    from tunelab.errors import ConfigError
+
+    found = list(dict.fromkeys([*names, *(data.dataset or []), *(data.eval_dataset or [])]))
+    if not found:
+        raise ConfigError("no dataset to validate", key="dataset", where="key 'dataset'",
+                          hint="name one: `tunelab data validate alpaca_en_demo` or "
+                               "`tunelab data validate dataset=NAME`; `tunelab data list` shows them")
+    return found
 
 
 def _preview(args: argparse.Namespace) -> int:
