@@ -3,6 +3,8 @@
 #   make test   set up and run the test suite
 VENV ?= .venv
 BIN := $(VENV)/bin
+# the slowest tests are listed at the end, so that a suite growing slow shows where
+PYTEST_ARGS ?= --durations=25
 DEMO_DIR ?= saves/demo
 
 .PHONY: setup setup-dev demo test bench clean
