@@ -1,5 +1,6 @@
 """stage: dpo through the real CLI: it learns the demo preference, its first loss is the DPO
-formula, every pref_loss trains (with LoRA, QLoRA, full and freeze), it resumes, a continued
+formula, every pref_loss learns to prefer held-out chosen answers (with LoRA, QLoRA, full
+and freeze), it resumes, a continued
 adapter is its own reference, bad pairs are named, and chat/export take the adapter. Log-probs
 are computed here with plain torch from the chat template's own renders."""
 
@@ -18,9 +19,6 @@ from tunelab.resources import demo_data_dir
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = json.loads((demo_data_dir() / "dpo_en_demo.json").read_text(encoding="utf-8"))
 TRAIN_ROWS, HELD_OUT = DEMO[:200], DEMO[260:300]
-SAME_BATCH = ["max_samples=8", "per_device_train_batch_size=8", "logging_steps=1", "max_steps=5",
-              "cutoff_len=96", "save_steps=100", "plot_loss=false"]
-
 
 def tunelab(*args, env, check=True):
     proc = subprocess.run([sys.executable, "-m", "tunelab", *map(str, args)], capture_output=True,
@@ -113,27 +111,38 @@ def load_policy(run):
     return PeftModel.from_pretrained(base, run).eval(), AutoTokenizer.from_pretrained(run)
 
 
-def test_lora_dpo_learns_to_prefer_the_chosen_answers_it_never_saw(dpo_run):
-    run, output, _ = dpo_run
-    assert "reference model: the base model with the LoRA adapter disabled (no second copy" in output
-    policy, tokenizer = load_policy(run)
+def held_out_preference(policy, tokenizer, before=None):
+    """On the 40 held-out pairs: the share of pairs whose chosen-minus-rejected margin grew over
+    the base's, the mean growth, and the share where the model prefers the chosen answer per
+    answer token, before and after. ``before``: the base's scores (default: ``policy`` with
+    its adapter disabled).
+
+    The chosen answers hold about 3x the tokens of the refusals, so a summed log-prob ranks the
+    refusal first almost always, before and after training; the preference is therefore per
+    answer token (length-normalised, as lm-eval's acc_norm). The untrained base is near chance."""
     after, lengths = answer_scores(policy, tokenizer, HELD_OUT)
-    with policy.disable_adapter():
-        before, _ = answer_scores(policy, tokenizer, HELD_OUT)
+    if before is None:
+        with policy.disable_adapter():
+            before, _ = answer_scores(policy, tokenizer, HELD_OUT)
     gain = (after[:, 0] - after[:, 1]) - (before[:, 0] - before[:, 1])
-    # The trained model widens chosen-minus-rejected over the reference (DPO's preference, TRL's
-    # rewards/accuracies) on >= 80% of pairs it was not trained on, and on average.
-    assert (gain > 0).float().mean() >= 0.8, gain
-    assert gain.mean() > 1.0
-    # And the trained model itself prefers the chosen answer. The chosen answers hold about 3x
-    # the tokens of the refusals, so a summed log-prob ranks the refusal first almost always,
-    # before and after training (2 of these 40 pairs after); the comparison is per answer token
-    # (length-normalised, as lm-eval's acc_norm). The untrained base is near chance (0.6).
+
     def prefers(scores):
         per_token = scores / lengths
         return (per_token[:, 0] > per_token[:, 1]).float().mean().item()
 
-    assert prefers(before) <= 0.7 and prefers(after) >= 0.8, (prefers(before), prefers(after))
+    return (gain > 0).float().mean().item(), gain.mean().item(), prefers(before), prefers(after)
+
+
+def test_lora_dpo_learns_to_prefer_the_chosen_answers_it_never_saw(dpo_run):
+    run, output, _ = dpo_run
+    assert "reference model: the base model with the LoRA adapter disabled (no second copy" in output
+    policy, tokenizer = load_policy(run)
+    # The trained model widens chosen-minus-rejected over the reference (DPO's preference, TRL's
+    # rewards/accuracies) on >= 80% of pairs it was not trained on, and on average; and it
+    # prefers the chosen answer itself.
+    widened, mean_gain, before, after = held_out_preference(policy, tokenizer)
+    assert widened >= 0.8 and mean_gain > 1.0, (widened, mean_gain)
+    assert before <= 0.7 and after >= 0.8, (before, after)
     events = log_events(run)
     assert len(events) == 4
     for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
@@ -218,12 +227,12 @@ def test_first_step_loss_is_the_dpo_formula_from_policy_and_reference(tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def loss_runs(tmp_path_factory, tunelab_home):
-    """One short run per pref_loss on the same 8 pairs each step, each with another method."""
+def loss_runs(dpo_run, tunelab_home):
+    """One run per other pref_loss, each with another method, on dpo_run's 200 pairs and steps."""
     import os
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    root = tmp_path_factory.mktemp("dpo-losses")
+    data = dpo_run[2]
     methods = {"ipo": ["finetuning_type=full", "learning_rate=1e-3"],
                "hinge": ["quantization_bit=4", "learning_rate=5e-3"],
                "orpo": ["learning_rate=5e-3"],
@@ -231,19 +240,24 @@ def loss_runs(tmp_path_factory, tunelab_home):
                          "freeze_extra_modules=embed_tokens", "learning_rate=1e-3"]}
     runs = {}
     for loss, extra in methods.items():
-        runs[loss] = root / loss
-        proc = tunelab("train", "examples/tiny_lora_dpo.yaml", f"pref_loss={loss}", *SAME_BATCH,
-                       *extra, f"output_dir={runs[loss]}", env=env)
-        runs[loss] = (runs[loss], proc.stdout)
+        out = data.parent / loss
+        proc = tunelab("train", *DPO_RUN, f"pref_loss={loss}", f"dataset_dir={data}", *extra,
+                       "save_steps=100", f"output_dir={out}", env=env)
+        runs[loss] = (out, proc.stdout)
     return runs
 
 
 @pytest.mark.parametrize("loss", ["ipo", "hinge", "orpo", "simpo"])
-def test_each_pref_loss_trains_and_its_loss_goes_down(loss_runs, loss):
+def test_each_pref_loss_learns_to_prefer_the_chosen_answers_it_never_saw(loss_runs, loss):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunelab.model import resolve_model_path
+
     run, stdout = loss_runs[loss]
     events = log_events(run)
     losses = [e["loss"] for e in events]
-    assert len(losses) == 5 and all(math.isfinite(x) for x in losses)
+    assert len(losses) == 4 and all(math.isfinite(x) for x in losses)
     assert losses[-1] < losses[0] - 0.01, losses
     assert "rewards/margins" in events[-1]["metrics"]
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
@@ -251,6 +265,17 @@ def test_each_pref_loss_trains_and_its_loss_goes_down(loss_runs, loss):
         assert f"reference model: none (pref_loss {loss} is reference-free)" in stdout
     if loss == "ipo":
         assert "reference model: a frozen copy of tunelab/tiny-chat" in stdout
+    base_path = resolve_model_path("tunelab/tiny-chat")
+    base = AutoModelForCausalLM.from_pretrained(base_path).eval()
+    before, _ = answer_scores(base, AutoTokenizer.from_pretrained(base_path), HELD_OUT)
+    if (run / "adapter_config.json").is_file():  # QLoRA: its adapter, on the unquantized base
+        policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), run)
+    else:  # full and freeze save the whole model
+        policy = AutoModelForCausalLM.from_pretrained(run)
+    widened, mean_gain, prefers_before, prefers_after = held_out_preference(
+        policy.eval(), AutoTokenizer.from_pretrained(run), before)
+    assert widened >= 0.8 and mean_gain > 1.0, (widened, mean_gain)
+    assert prefers_before <= 0.7 and prefers_after >= 0.8, (prefers_before, prefers_after)
 
 
 def test_qlora_dpo_saves_an_adapter_on_the_4bit_base(loss_runs):
