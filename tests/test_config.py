@@ -154,6 +154,20 @@ def test_keys_that_do_not_apply_are_noted_and_switches_conflict():
         build_config({"finetuning_type": "freeze", "use_dora": True})
 
 
+@pytest.mark.parametrize("loss", ["orpo", "simpo"])
+def test_reference_keys_with_a_reference_free_loss_are_refused_by_name(loss):
+    keys = {"ref_model": "base", "ref_model_adapters": "a", "ref_model_quantization_bit": 4}
+    with pytest.raises(ConfigError) as info:
+        build_config({"stage": "dpo", "pref_loss": loss, **keys})
+    assert [p.key for p in info.value.problems] == list(keys)
+    for problem in info.value.problems:
+        assert f"pref_loss {loss} is reference-free" in problem.problem
+        assert f"remove {problem.key}" in problem.hint and "sigmoid, ipo or hinge" in problem.hint
+    for fine in ({"stage": "dpo", "pref_loss": "ipo", **keys}, {"stage": "kto", **keys},
+                 {"stage": "dpo", "pref_loss": loss}):
+        build_config(fine)
+
+
 # Bad recipes of issue 13 (items 14 and 15): each fails validation in a real `tunelab train`,
 # before anything is loaded, with the key named and no traceback or run directory left behind.
 BAD_RECIPES = [
@@ -165,6 +179,8 @@ BAD_RECIPES = [
     ("finetuning_type: full\nuse_dora: true\n", [], "use_dora", "conflicts with 'finetuning_type'"),
     ("save_steps: -5\n", [], "save_steps", "allowed: a number > 0"),
     ("val_size: 1.5\n", [], "val_size", "a fraction in [0, 1) or a whole number of rows"),
+    ("stage: dpo\npref_loss: orpo\nref_model: tunelab/tiny-chat\n", [], "ref_model",
+     "pref_loss orpo is reference-free"),
 ]
 
 

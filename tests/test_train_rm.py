@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_infer_support import free_port, start_api, stop
+from test_infer_support import built_once, free_port, start_api, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("river stone cloud green small light window apple morning paper table garden yellow "
@@ -54,28 +54,51 @@ def tunelab(*args, env, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.fixture(scope="module")
-def pairs_dir(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("rm-data")
+def write_pairs(data: Path) -> None:
+    """The learnable pairs as a registered ``ranking`` dataset named "pairs" in ``data``."""
     (data / "pairs.json").write_text(json.dumps(learnable_pairs()), encoding="utf-8")
     columns = {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}
     (data / "dataset_info.json").write_text(json.dumps(
         {"pairs": {"file_name": "pairs.json", "ranking": True, "columns": columns}}))
-    return data
 
 
-@pytest.fixture(scope="module")
-def env(tunelab_home) -> dict[str, str]:
+def rm_env(tunelab_home: Path) -> dict[str, str]:
     return {**os.environ, "TUNELAB_HOME": str(tunelab_home), "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false"}
 
 
+def trained_rm(tmp_path_factory, name: str, model: Path, env: dict, *keys: str) -> Path:
+    """An rm run on the learnable pairs, trained once per test session for every module that
+    asks (test_export_rm exports these runs); its stdout is kept in train.log beside it."""
+    data = built_once(tmp_path_factory, "rm-pairs", write_pairs)
+
+    def train(folder: Path) -> None:
+        done = tunelab("train", f"model_name_or_path={model}", f"dataset_dir={data}",
+                       f"output_dir={folder / 'run'}", *TRAIN, *keys, env=env)
+        (folder / "train.log").write_text(done.stdout)
+
+    return built_once(tmp_path_factory, name, train) / "run"
+
+
+# The 16-step LoRA run, and a 2-step QLoRA one.
+LORA_RUN = ("rm-lora", "num_train_epochs=4", "save_steps=8")
+QLORA_RUN = ("rm-qlora", "quantization_bit=4", "max_steps=2", "max_samples=16", "logging_steps=1",
+             "save_steps=100")
+
+
 @pytest.fixture(scope="module")
-def rm_run(tmp_path_factory, pairs_dir, tiny_chat_path, env) -> Path:
-    out = tmp_path_factory.mktemp("rm") / "run"
-    tunelab("train", f"model_name_or_path={tiny_chat_path}", f"dataset_dir={pairs_dir}",
-            f"output_dir={out}", *TRAIN, "num_train_epochs=4", "save_steps=8", env=env)
-    return out
+def pairs_dir(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "rm-pairs", write_pairs)
+
+
+@pytest.fixture(scope="module")
+def env(tunelab_home) -> dict[str, str]:
+    return rm_env(tunelab_home)
+
+
+@pytest.fixture(scope="module")
+def rm_run(tmp_path_factory, tiny_chat_path, env) -> Path:
+    return trained_rm(tmp_path_factory, LORA_RUN[0], tiny_chat_path, env, *LORA_RUN[1:])
 
 
 def whole_text(tokenizer, prompt: str, answer: str) -> str:
@@ -276,13 +299,10 @@ def test_kto_and_prompt_samples_preview_their_own_shape(tiny_chat_path):
     assert side.marked.endswith("<|im_start|>assistant\n") and "[reference answer] 4" in prompt.conversation
 
 
-def test_qlora_reward_model_trains_on_cpu(tmp_path, pairs_dir, tiny_chat_path, env):
+def test_qlora_reward_model_trains_on_cpu(tmp_path_factory, tiny_chat_path, env):
     pytest.importorskip("bitsandbytes")
-    out = tmp_path / "qlora"
-    done = tunelab("train", f"model_name_or_path={tiny_chat_path}", f"dataset_dir={pairs_dir}",
-                   f"output_dir={out}", *TRAIN, "quantization_bit=4", "max_steps=2",
-                   "max_samples=16", "logging_steps=1", "save_steps=100", env=env)
-    assert "run saved in" in done.stdout
+    out = trained_rm(tmp_path_factory, QLORA_RUN[0], tiny_chat_path, env, *QLORA_RUN[1:])
+    assert "run saved in" in (out.parent / "train.log").read_text()
     logs = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     logs = [e for e in logs if e["type"] == "log"]
     assert len(logs) == 2 and all(0 <= e["metrics"]["accuracy"] <= 1 for e in logs)

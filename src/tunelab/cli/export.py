@@ -17,11 +17,16 @@ model: such an --out is refused). The chat template is the one the run saved wit
 tokenizer; a recipe's template=NAME that differs is ignored with a warning unless
 --override-template (export_template_override) is given.
 
+A reward model (stage rm: LoRA/DoRA/QLoRA with its score head, freeze, full) is exported as a
+full sequence-classification model (num_labels 1, pad token set), verified on its rewards of a
+few texts; it gets no Modelfile, and --gguf is refused. Score it with `tunelab score OUT`.
+
 examples:
   tunelab export recipe.yaml
   tunelab export --adapter saves/tiny-chat/lora/sft-1 --out merged/
   tunelab export --model BASE --adapter saves/run/checkpoint-100 --out merged/ --max-shard-size 1.5GB
-  tunelab export --adapter saves/run --out merged/ --gguf f16,q8_0"""
+  tunelab export --adapter saves/run --out merged/ --gguf f16,q8_0
+  tunelab export --adapter saves/tiny-chat/lora/rm --out rm-merged/     a reward model (stage rm)"""
 
 FLAGS = (
     KeyFlag("--model", "model_name_or_path",

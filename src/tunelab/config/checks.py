@@ -153,7 +153,24 @@ def _conflicts(cfg: "Config") -> list[ConfigError]:
         found.append(_conflict("per_device_train_batch_size", "stage",
                                f"stage kto needs at least 2 rows per micro-batch, got {batch}",
                                "set per_device_train_batch_size: 2 or more"))
-    return found
+    return found + _reference_free_problems(cfg)
+
+
+# The reference-model keys: orpo and simpo (TRL's ORPO/CPO trainers) take no reference at all.
+_REFERENCE_KEYS = ("ref_model", "ref_model_adapters", "ref_model_quantization_bit")
+_REFERENCE_FREE_LOSSES = ("orpo", "simpo")
+
+
+def _reference_free_problems(cfg: "Config") -> list[ConfigError]:
+    """A reference model named for a dpo loss that has none: it would be silently unused."""
+    pref = cfg.preference
+    if cfg.method.stage != "dpo" or pref.pref_loss not in _REFERENCE_FREE_LOSSES:
+        return []
+    return [_conflict(key, "pref_loss", f"pref_loss {pref.pref_loss} is reference-free: it "
+                      "loads no reference model, so this key would be ignored",
+                      f"remove {key}, or use a loss with a reference model (pref_loss: "
+                      "sigmoid, ipo or hinge)")
+            for key in _REFERENCE_KEYS if getattr(pref, key) not in (None, [])]
 
 
 def _inapplicable(cfg: "Config", values: dict) -> tuple[list[ConfigError], list[str]]:

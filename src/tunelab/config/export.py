@@ -35,23 +35,27 @@ class ExportArgs:
         help_zh="导出权重的数据类型。auto：基础模型自身的类型（见其 config.json），bf16 模型仍为 bf16。",
         choices=DTYPES)
     export_verify: bool = option(
-        True, "Reload the export and compare its logits with base+adapter on a few prompts.",
-        help_zh="重新加载导出的模型，在几个提示上与 基础模型+适配器 比较 logits。")
+        True, "Reload the export and compare its logits with base+adapter on a few prompts (a "
+        "reward model: its rewards of a few texts).",
+        help_zh="重新加载导出的模型，在几个提示上与 基础模型+适配器 比较 logits（奖励模型：比较几段文本的奖励）。")
     export_verify_tolerance: float | None = option(
         None, "Largest allowed logit difference between the reloaded export and base+adapter, "
-        "relative to the largest reference logit. Unset: by export dtype (float32 1e-4, "
+        "relative to the largest reference logit (a reward model: reward difference, relative "
+        "to the largest reward). Unset: by export dtype (float32 1e-4, "
         "float16 0.02, bfloat16 0.1). On CPU the merge itself is also checked, in float32, to 1e-4.",
-        help_zh="重新加载的导出模型与 基础模型+适配器 之间允许的最大 logit 差（相对最大参考 logit）。"
+        help_zh="重新加载的导出模型与 基础模型+适配器 之间允许的最大 logit 差（相对最大参考 logit；"
+        "奖励模型：奖励差，相对最大奖励）。"
         "不设置：按导出类型（float32 1e-4、float16 0.02、bfloat16 0.1）。在 CPU 上还会以 float32 "
         "检查合并本身，容差 1e-4。", min=0, min_exclusive=True)
     export_gguf: list[str] | None = option(
-        None, "Also write GGUF files for llama.cpp/Ollama (llama-family models): f16, q8_0, "
-        "f32, bf16 (comma-separated), or none.",
-        help_zh="同时写出供 llama.cpp/Ollama 使用的 GGUF 文件（llama 系列模型）：f16、q8_0、f32、bf16（逗号分隔）或 none。",
+        None, "Also write GGUF files for llama.cpp/Ollama (llama-family models, not reward "
+        "models): f16, q8_0, f32, bf16 (comma-separated), or none.",
+        help_zh="同时写出供 llama.cpp/Ollama 使用的 GGUF 文件（llama 系列模型，奖励模型除外）：f16、q8_0、f32、bf16（逗号分隔）或 none。",
         choices=GGUF_TYPES)
     export_modelfile: bool = option(
-        True, "Write an Ollama Modelfile that uses the model's chat template.",
-        help_zh="写出使用该模型对话模板的 Ollama Modelfile。")
+        True, "Write an Ollama Modelfile that uses the model's chat template (never for a "
+        "reward model, which Ollama cannot run).",
+        help_zh="写出使用该模型对话模板的 Ollama Modelfile（奖励模型不写：Ollama 无法运行它）。")
     export_overwrite: bool = option(
         False, "Replace a non-empty export_dir (never a run or the model being exported).",
         help_zh="替换非空的 export_dir（但绝不替换训练运行或正在导出的模型）。")

@@ -52,10 +52,10 @@ class PreferenceArgs:
         None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the starting "
         "model, a frozen copy of it with full/freeze; with LoRA the base with the adapter "
         "disabled (no second copy; a continued or PiSSA adapter: a frozen copy of the starting "
-        "adapter only). dpo's orpo and simpo use none.",
+        "adapter only). dpo's orpo and simpo use none (it is an error to set it with them).",
         help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：训练起点的模型，full/freeze 时为其冻结副本；"
         "LoRA 时为关闭适配器的基座（不复制权重；继续训练的或 PiSSA 适配器：仅冻结起始适配器的副本）。"
-        "dpo 的 orpo 和 simpo 不用参考模型。",
+        "dpo 的 orpo 和 simpo 不用参考模型（与它们同时设置会报错）。",
         group="preference", when=WITH_REFERENCE)
     ref_model_adapters: list[str] | None = option(
         None, "Adapters applied to ref_model (merged into it; a 4/8-bit ref_model takes one, "

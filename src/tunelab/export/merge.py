@@ -31,13 +31,15 @@ def work_dtype_name(export_dtype: str, device: str) -> str:
     return "float32" if device == "cpu" else export_dtype
 
 
-def load_unquantized(cfg: "Config", path: str, dtype: str, device: str) -> Any:
-    """The model at ``path`` in ``dtype`` with the recipe's other loading options, never quantized."""
+def load_unquantized(cfg: "Config", path: str, dtype: str, device: str,
+                     head: str = "causal_lm") -> Any:
+    """The model at ``path`` in ``dtype`` with the recipe's other loading options, never quantized;
+    ``head="reward"`` loads it as a reward model (a sequence classifier with one output)."""
     from tunelab.model import load_model
 
     model_args = dataclasses.replace(cfg.model, model_name_or_path=path, adapter_name_or_path=None,
                                      quantization_bit=None, torch_dtype=dtype, flash_attn="disabled")
-    model = load_model(model_args, device=device)
+    model = load_model(model_args, device=device, head=head)
     if getattr(model.config, "quantization_config", None) is not None:
         # A hub checkpoint that was not on disk when the recipe was checked turned out quantized.
         check_not_prequantized(path, path, model.config.to_dict())

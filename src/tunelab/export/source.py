@@ -35,6 +35,8 @@ class ExportSource:
     notes: list[str] = field(default_factory=list)
     trained_tokenizer: bool = False
     """Whether ``tokenizer_path`` holds the tokenizer (and chat template) a run trained with."""
+    reward: bool = False
+    """Whether the export is a reward model (stage rm): a sequence classifier with one output."""
 
     @property
     def is_full(self) -> bool:
@@ -44,9 +46,8 @@ class ExportSource:
 
 def resolve_source(cfg: "Config") -> ExportSource:
     """The base, adapters and tokenizer folder the recipe asks to export (reads JSON only)."""
-    from tunelab.infer.score import refuse_reward_models
+    from tunelab.infer.score import is_reward_model_dir
 
-    refuse_reward_models(cfg, action="be exported as a language model (export merges causal LMs)")
     model, adapters = cfg.model.model_name_or_path, list(cfg.model.adapter_name_or_path or [])
     if model and _is_adapter_folder(model):
         # `--model saves/run` where the run holds an adapter: the adapter's base is the base.
@@ -59,7 +60,10 @@ def resolve_source(cfg: "Config") -> ExportSource:
                                "adapter_name_or_path (LoRA adapters to merge)")
     base_name = model or _recorded_base(adapters[0])
     base_path = _resolve_base(base_name, adapters)
-    source = ExportSource(base_name=base_name, base_path=base_path, adapters=adapters)
+    # One reward model among the inputs (an rm run, or a full rm model as the base) makes the
+    # whole export one: the base is loaded with its score head and every adapter merged into it.
+    source = ExportSource(base_name=base_name, base_path=base_path, adapters=adapters,
+                          reward=any(map(is_reward_model_dir, [base_path, *adapters])))
     source.trained_bits = _trained_bits(adapters)
     source.tokenizer_path = _tokenizer_folder(adapters, base_path)
     source.trained_tokenizer = (source.tokenizer_path != base_path

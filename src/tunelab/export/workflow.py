@@ -21,6 +21,7 @@ from tunelab.export.staging import COMPLETE_MARKER, Staging, check_destination
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
+    from tunelab.export.verify import Probe
 
 
 @dataclass
@@ -79,6 +80,10 @@ def _plan(cfg: "Config") -> _Plan:
 
     args = cfg.export
     source = resolve_source(cfg)
+    if source.reward:
+        from tunelab.export.reward import check_reward_options
+
+        check_reward_options(cfg)
     target = check_destination(args.export_dir, args.export_overwrite, _protected(source))
     shard_bytes = parse_size(args.export_size)
     check_adapters_finite(source.adapters)
@@ -143,11 +148,11 @@ class _Merged:
 def _write_export(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path,
                   log: Callable[[str], None]) -> ExportResult:
     from tunelab.export.save import save_model_files
-    from tunelab.export.verify import saved_weights_match, verification_inputs
+    from tunelab.export.verify import make_probe, saved_weights_match
 
     args = cfg.export
-    inputs = verification_inputs(tokenizer) if args.export_verify else []
-    merged = _merged_model(cfg, plan, inputs, log)
+    probe = make_probe(tokenizer, plan.source.reward, enabled=args.export_verify)
+    merged = _merged_model(cfg, plan, probe, tokenizer, log)
     if fix_generation_eos(merged.model, tokenizer):
         log(f"generation_config: added {tokenizer.eos_token} (id {tokenizer.eos_token_id}) to "
             "eos_token_id so generate() stops where the chat template ends a turn")
@@ -161,17 +166,17 @@ def _write_export(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path,
     result = ExportResult(export_dir=plan.target, dtype=plan.dtype, weight_files=files,
                           notes=list(plan.source.notes))
     if args.export_verify:
-        _verify(cfg, plan, folder, merged, inputs, weights_match, result, log)
+        _verify(cfg, plan, folder, merged, probe, weights_match, result, log)
     _write_extras(cfg, plan, tokenizer, folder, result, log)
     return result
 
 
-def _verify(cfg: "Config", plan: _Plan, folder: Path, merged: _Merged, inputs: list[list[int]],
+def _verify(cfg: "Config", plan: _Plan, folder: Path, merged: _Merged, probe: "Probe",
             weights_match: bool, result: ExportResult, log: Callable[[str], None]) -> None:
     """Reload the folder, compare with the reference, and raise if any check failed."""
     from tunelab.export.verify import DEFAULT_TOLERANCE, tolerance_for, verify_export
 
-    report = verify_export(str(folder), merged.reference, inputs,
+    report = verify_export(str(folder), merged.reference, probe,
                            tolerance_for(plan.dtype, cfg.export.export_verify_tolerance), plan.device)
     report.merge_rel_diff, report.weights_match = merged.merge_rel_diff, weights_match
     if work_dtype_name(plan.dtype, plan.device) != "float32":
@@ -196,29 +201,35 @@ def _release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _merged_model(cfg: "Config", plan: _Plan, inputs: list[list[int]],
+def _merged_model(cfg: "Config", plan: _Plan, probe: "Probe", tokenizer: Any,
                   log: Callable[[str], None]) -> _Merged:
-    """The model to save (adapters merged, cast to the export dtype), the reference logits of
-    base+adapter, and how far the merged (not yet cast) model is from them."""
+    """The model to save (adapters merged, cast to the export dtype), the reference outputs of
+    base+adapter on the probe, and how far the merged (not yet cast) model is from them."""
     from tunelab.export.merge import cast_for_export, load_unquantized, merge_adapters
-    from tunelab.export.verify import check_finite, compare_logits, compute_logits
+    from tunelab.export.verify import check_finite
 
     source = plan.source
     work = work_dtype_name(plan.dtype, plan.device)
-    log(f"loading {source.base_name} ({work}, {plan.device}, unquantized)")
-    model = load_unquantized(cfg, source.base_path, work, plan.device)
+    kind = ", a reward model with its score head" if source.reward else ""
+    log(f"loading {source.base_name} ({work}, {plan.device}, unquantized{kind})")
+    model = load_unquantized(cfg, source.base_path, work, plan.device,
+                             head="reward" if source.reward else "causal_lm")
+    if source.reward:
+        from tunelab.export.reward import set_pad_token
+
+        set_pad_token(model, tokenizer)  # before the reference is scored: it reads the same token
     reference: list[Any] = []
 
     def keep_reference(candidate: Any) -> None:
-        if inputs:
-            reference.extend(compute_logits(candidate, inputs))
+        if probe.inputs:
+            reference.extend(probe.outputs(candidate))
 
     merge_diff = None
     if source.adapters:
         log(f"merging {len(source.adapters)} adapter(s): {', '.join(source.adapters)}")
         model = merge_adapters(model, source.adapters, keep_reference)
-        if inputs:
-            merge_diff = compare_logits(reference, compute_logits(model, inputs), 1.0).max_rel_diff
+        if probe.inputs:
+            merge_diff = probe.compare(reference, probe.outputs(model), 1.0).max_rel_diff
     else:
         log("no adapters: exporting the model's own weights (freeze/full run or a base model)")
         keep_reference(model)
@@ -243,7 +254,9 @@ def _write_extras(cfg: "Config", plan: _Plan, tokenizer: Any, folder: Path, resu
                 log(f"note: {note}")
                 result.notes.append(note)
         result.gguf.append({"file": name, "type": qtype, "tensors": summary.tensor_count})
-    if cfg.export.export_modelfile:
+    if cfg.export.export_modelfile and plan.source.reward:
+        log("no Modelfile: a reward model scores texts, Ollama runs chat models")
+    elif cfg.export.export_modelfile:
         from tunelab.export.modelfile import write_modelfile
 
         result.modelfile_family = write_modelfile(folder, tokenizer, first_gguf)
@@ -257,6 +270,7 @@ def _write_info(folder: Path, cfg: "Config", plan: _Plan, result: ExportResult) 
         "base_model": plan.source.base_name,
         "adapters": plan.source.adapters,
         "adapter_trained_bits": plan.source.trained_bits,
+        "reward_model": plan.source.reward,
         "dtype": plan.dtype,
         "max_shard_bytes": plan.shard_bytes,
         "weight_files": result.weight_files,

@@ -58,11 +58,13 @@ def refuse_reward_models(cfg: "Config", action: str = "chat") -> None:
     """ModelError when the recipe names a reward model where a language model is needed."""
     found = reward_model_paths(cfg)
     if found:
+        # An rm run is an adapter; an exported (or full) reward model is a model folder.
+        flag = "--adapter" if (Path(found[0]) / "adapter_config.json").is_file() else "--model"
         raise ModelError(f"{found[0]} is a reward model (stage rm): it scores answers, it cannot {action}",
                          where="key 'adapter_name_or_path'" if found[0] != cfg.model.model_name_or_path
                          else "key 'model_name_or_path'",
                          hint=f"score texts with `tunelab score {found[0]} --text ...`, or serve it "
-                              f"with `tunelab api --adapter {found[0]}` (POST /v1/score)")
+                              f"with `tunelab api {flag} {found[0]}` (POST /v1/score)")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ register({
                         "(tolerance {tol:.3g}); greedy next token agrees at {agree:.1f}% of positions.",
                         "校验{verdict}：最大 logit 差为最大 logit 的 {rel:.3g}（容差 {tol:.3g}）；"
                         "贪心下一个词元在 {agree:.1f}% 的位置上一致。"),
+    "export.verified_reward": ("Verification {verdict}: max reward difference {rel:.3g} of the largest "
+                               "reward (tolerance {tol:.3g}); the probe texts rank in the same order "
+                               "at {agree:.1f}% of pairs.",
+                               "校验{verdict}：最大奖励差为最大奖励的 {rel:.3g}（容差 {tol:.3g}）；"
+                               "探测文本的排序在 {agree:.1f}% 的文本对上一致。"),
     "export.passed": ("passed", "通过"),
     "export.not_verified": ("Not verified (verification was switched off).", "未校验（已关闭校验）。"),
 })
@@ -67,8 +72,11 @@ def result_text(result: Any, lang: str) -> str:
     report = result.verification
     if report:
         verdict = t("export.passed", lang) if report["passed"] else "FAILED"
-        lines.append(t("export.verified", lang, verdict=verdict, rel=report["max_rel_diff"],
-                       tol=report["tolerance"], agree=100 * report["greedy_agreement"]))
+        reward = report.get("kind") == "rewards"  # a reward model is checked on its rewards
+        agree = report["rank_agreement"] if reward else report["greedy_agreement"]
+        lines.append(t("export.verified_reward" if reward else "export.verified", lang,
+                       verdict=verdict, rel=report["max_rel_diff"], tol=report["tolerance"],
+                       agree=100 * agree))
     else:
         lines.append(t("export.not_verified", lang))
     return "\n\n".join(lines)
