@@ -6,7 +6,6 @@ badly is named with its URL and status."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading

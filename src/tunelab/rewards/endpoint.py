@@ -90,8 +90,8 @@ class ScoreEndpoint:
 
     def _error(self, problem: str, hint: str | None = None) -> ModelError:
         return ModelError(f"the reward model endpoint {self.url} {problem}", where="key 'reward_model'",
-                          hint=hint or f"it must answer like TuneLab's POST /v1/score: "
-                                       f"{{\"scores\": [one number per input]}}")
+                          hint=hint or "it must answer like TuneLab's POST /v1/score: "
+                                       "{\"scores\": [one number per input]}")
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
