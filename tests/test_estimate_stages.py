@@ -1,6 +1,6 @@
 """The memory estimate of the post-training stages, against numbers computed by hand: the
 reference model (a copy of the weights with full/freeze, none with LoRA or for orpo/simpo, an
-explicit ref_model in its own bits), ppo's reward model, grpo's generations, and the two
+explicit ref_model in its own bits), the online stages' reward model, grpo's generations, and the two
 sequences (chosen + rejected) of a preference pair."""
 
 import json
@@ -48,8 +48,8 @@ def small(tmp_path_factory) -> str:
 
 
 def staged(folder: str, stage: str, keys: dict | None = None, **later):
-    """A recipe for ``stage``. Stages not registered yet (dpo, ppo, grpo) cannot be named in a
-    recipe, so it is read as kto and the stage and its keys are set on the parsed sections."""
+    """A recipe for ``stage``, read as kto and the stage and its keys then set on the parsed
+    sections (so a reward model needs no real folder)."""
     cfg = load_config(None, {"model_name_or_path": folder, "stage": "kto", "cutoff_len": 1024,
                              "per_device_train_batch_size": 2, **(keys or {})})
     cfg.method.stage = stage
@@ -59,9 +59,9 @@ def staged(folder: str, stage: str, keys: dict | None = None, **later):
     return estimate_memory(cfg)
 
 
-@pytest.mark.parametrize("stage", ["kto", "dpo", "ppo"])
+@pytest.mark.parametrize("stage", ["kto", "dpo", "rloo"])
 def test_full_finetuning_keeps_a_reference_copy_the_size_of_the_weights(llama7b, stage):
-    est = staged(llama7b, stage, {"finetuning_type": "full"})
+    est = staged(llama7b, stage, {"finetuning_type": "full"}, grpo_beta=0.05)
     total, _ = hand_params(LLAMA2_7B)
     assert est.reference == total * 2 == est.weights  # bf16, as the policy is loaded
     assert "frozen copy of the base" in est.details["reference"]
@@ -105,18 +105,25 @@ def test_explicit_ref_model_is_priced_at_its_own_size_and_bits(llama7b, small):
     assert eight.reference == linear + 4 * out_features + (total - linear) * 2
 
 
-def test_ppo_reward_model_full_lora_and_api(llama7b, small, tmp_path):
-    total, _ = hand_params(SMALL)
-    full = staged(llama7b, "ppo", reward_model=small, reward_model_type="full")
+@pytest.mark.parametrize("stage", ["grpo", "rloo"])
+def test_reward_model_full_lora_and_api(llama7b, small, tmp_path, stage):
+    total, linear = hand_params(SMALL)
+    full = staged(llama7b, stage, reward_model=small, reward_model_type="full")
     assert full.reward_model == total * 2
+    four = staged(llama7b, stage, reward_model=small, reward_model_type="full",
+                  reward_model_quantization_bit=4)
+    assert four.reward_model == linear // 2 + linear // 64 + 4 * linear // (64 * 256) + (total - linear) * 2
     run = tmp_path / "rm-run"
     run.mkdir()
     (run / "adapter_model.safetensors").write_bytes(b"\0" * 123_456)
-    lora = staged(llama7b, "ppo", reward_model=str(run), reward_model_type="lora")
-    assert lora.reward_model == 123_456
-    api = staged(llama7b, "ppo", reward_model="http://127.0.0.1:9/score", reward_model_type="api")
+    # lora: the scorer is a second, frozen copy of the policy's base plus the rm adapter
+    lora = staged(llama7b, stage, reward_model=str(run), reward_model_type="lora")
+    assert lora.reward_model == hand_params(LLAMA2_7B)[0] * 2 + 123_456
+    assert "frozen copy of the policy's base" in lora.details["reward_model"]
+    api = staged(llama7b, stage, reward_model="http://127.0.0.1:9/score", reward_model_type="api")
     assert api.reward_model == 0 and "HTTP endpoint" in api.details["reward_model"]
     assert full.total - api.total >= total * 2  # the reward model adds at least its weights
+    assert staged(llama7b, stage).reward_model == 0
 
 
 def test_preference_pairs_feed_two_sequences(llama7b):
@@ -149,8 +156,8 @@ def test_grpo_generations_and_kv_cache(llama7b):
 def test_estimate_output_names_the_stage_parts(llama7b, small):
     text = format_estimate(staged(llama7b, "kto", {"finetuning_type": "full"}))
     assert "reference model" in text and "frozen copy of the base" in text
-    text = format_estimate(staged(llama7b, "ppo", reward_model=small, reward_model_type="full"))
-    assert "reward model" in text and "value model is not priced" in text
+    text = format_estimate(staged(llama7b, "grpo", reward_model=small, reward_model_type="full"))
+    assert "reward model" in text and "full reward model, frozen" in text
     text = format_estimate(staged(llama7b, "grpo", num_generations=4))
     assert "generation (KV cache)" in text and "num_generations=4" in text
     assert "reference model" not in format_estimate(estimate_memory(load_config(

@@ -21,7 +21,7 @@ from tunelab.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 TYPES = {"bool", "int", "float", "str", "list[str]", "dict"}
 GROUPS = {"model", "data", "method", "lora", "freeze", "training", "output", "infer", "export",
-          "preference", "ppo", "grpo"}
+          "preference", "rewards", "online"}
 # Request fields that carry a recipe key's bounds under another name.
 REQUEST_KEYS = {"max_tokens": "max_new_tokens", "max_completion_tokens": "max_new_tokens"}
 # Request fields that are no recipe key: how many answers a request wants, the legacy endpoint's

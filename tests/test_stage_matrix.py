@@ -1,6 +1,6 @@
 """The post-training stages beyond each one's own tests: kto and grpo with DoRA, freeze and full
-(their own tests cover LoRA and QLoRA; rm's and dpo's cover every method), and a stopped rm, kto
-or grpo run resumed from its last checkpoint repeats the uninterrupted run step for step.
+(their own tests cover LoRA and QLoRA; rm's and dpo's cover every method), and a stopped rm, kto,
+grpo or rloo run resumed from its last checkpoint repeats the uninterrupted run step for step.
 
 Real `tunelab train` subprocesses on the tiny model; the uninterrupted run is the reference."""
 
@@ -23,9 +23,10 @@ STAGES = {
     "rm": ["examples/tiny_lora_rm.yaml"],
     "kto": ["examples/tiny_lora_kto.yaml"],
     "grpo": ["examples/tiny_lora_grpo.yaml", "num_generations=4", "max_completion_length=8"],
+    "rloo": ["examples/tiny_lora_rloo.yaml", "num_generations=4", "max_completion_length=8"],
 }
 # The number each stage's trainer logs besides the loss (under the event's "metrics").
-OWN_METRIC = {"rm": "accuracy", "kto": "kl", "grpo": "reward"}
+OWN_METRIC = {"rm": "accuracy", "kto": "kl", "grpo": "reward", "rloo": "reward"}
 TIMING = ("time", "per_second", "num_tokens", "input_tokens")
 METHODS = {"dora": ["use_dora=true"], "freeze": ["finetuning_type=freeze", "freeze_trainable_layers=1"],
            "full": ["finetuning_type=full", "learning_rate=1e-4"]}
@@ -78,7 +79,7 @@ def test_each_method_trains_the_stage(stage, method, tmp_path, tunelab_env):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["rm", "kto", "grpo"])
+@pytest.mark.parametrize("stage", ["rm", "kto", "grpo", "rloo"])
 def test_resume_from_the_last_checkpoint_repeats_the_uninterrupted_run(stage, tmp_path, tunelab_env):
     full = tmp_path / "full"
     train(stage, full, tunelab_env)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tunelab.config.distributed import sharding_problems
 from tunelab.config.spec import KeySpec, describe_keys
 from tunelab.errors import ConfigError
+from tunelab.train.stages import ONLINE_STAGES, RETIRED_STAGES
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -35,6 +36,10 @@ def config_problems(cfg: "Config") -> tuple[list[ConfigError], list[str]]:
 
 
 def _value_problem(spec: KeySpec, value: Any) -> ConfigError | None:
+    if spec.key == "stage" and value in RETIRED_STAGES:  # say why, not just "not one of"
+        why, instead = RETIRED_STAGES[value]
+        return ConfigError(why, where="key 'stage'", key="stage", value=value,
+                           allowed=spec.allowed_text(), hint=instead)
     why = spec.violation(value)
     if why is None:
         return None
@@ -65,25 +70,29 @@ def _single_key_problems(cfg: "Config") -> list[ConfigError]:
                               "remove it; use max_samples to train on part of a large dataset"))
     found += _output_dir_problems(cfg.output.output_dir)
     found += sharding_problems(cfg)
-    if cfg.method.stage == "grpo":
-        found += _grpo_problems(cfg)
+    if cfg.method.stage in ONLINE_STAGES:
+        found += _online_problems(cfg)
     return found
 
 
-def _grpo_problems(cfg: "Config") -> list[ConfigError]:
-    """Reward names (spelled right; the functions are imported when training starts) and
-    sampling that can tell a group's completions apart."""
+def _online_problems(cfg: "Config") -> list[ConfigError]:
+    """Something to score with (reward names spelled right, the functions are imported when
+    training starts; a reward model that is one), and sampling that can tell a group's
+    completions apart."""
     from tunelab.rewards import allowed_text, name_problem
+    from tunelab.rewards.reward_model import reward_model_problems
 
-    names = cfg.rl.reward_funcs or []
-    if not names:
-        return [_problem("reward_funcs", None, "stage grpo needs at least one reward function",
-                         allowed_text(), "e.g. reward_funcs: accuracy,format")]
+    stage, names = cfg.method.stage, cfg.rl.reward_funcs or []
     found = [_problem("reward_funcs", name, why, allowed_text()) for name in names
              if (why := name_problem(name))]
+    if not names and not cfg.rl.reward_model:
+        found.append(_problem("reward_funcs", None, f"stage {stage} needs at least one reward "
+                              "function or a reward_model", allowed_text(),
+                              "e.g. reward_funcs: accuracy,format, or reward_model: <your rm run>"))
+    found += reward_model_problems(cfg)
     if not cfg.infer.do_sample or cfg.infer.temperature == 0:
         key = "do_sample" if not cfg.infer.do_sample else "temperature"
-        found.append(_problem(key, getattr(cfg.infer, key), "grpo compares several sampled "
+        found.append(_problem(key, getattr(cfg.infer, key), f"{stage} compares several sampled "
                               "completions per prompt; greedy decoding makes them all the same",
                               "do_sample: true and temperature > 0 (e.g. 1.0)"))
     return found
@@ -108,7 +117,7 @@ def check_can_train(cfg: "Config") -> None:
     problems = machine_problems(cfg)
     if problems:
         raise ConfigError.combine(problems, where=cfg.source)
-    if cfg.method.stage == "grpo" and cfg.rl.use_vllm:
+    if cfg.method.stage in ONLINE_STAGES and cfg.rl.use_vllm:
         _check_vllm()
 
 
@@ -121,8 +130,8 @@ def _check_vllm() -> None:
     if unusable:
         raise ConfigError(unusable, where="key 'use_vllm'", key="use_vllm", value=True,
                           allowed="true on a CUDA machine with `pip install 'tunelab[vllm]'`",
-                          hint="remove use_vllm: grpo then generates with transformers (slower, "
-                               "any device)")
+                          hint="remove use_vllm: the completions are then generated with "
+                               "transformers (slower, any device)")
 
 
 def _conflict(a: str, b: str, why: str, fix: str) -> ConfigError:

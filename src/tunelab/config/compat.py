@@ -21,6 +21,8 @@ _NO_EVAL = ("training reports eval loss only; generate-and-score runs after trai
             "`tunelab eval RUN --predict --dataset D`")
 _NO_PROFILER = "TuneLab has no profiler hook; use torch.profiler around `tunelab train` instead"
 _NO_LOSS = "TuneLab trains with the standard cross-entropy loss only"
+_NO_PPO = ("TuneLab has no ppo stage (TRL >= 1.13 ships no PPOTrainer); stage grpo or rloo with "
+           "reward_model learns from a reward model instead")
 
 _GROUPS: dict[str, tuple[str, ...]] = {
     _TEXT_ONLY: ("image_max_pixels", "image_min_pixels", "image_do_pan_and_scan", "crop_to_patches",
@@ -52,6 +54,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
                    "profiler_warmup_steps", "profiler_active_steps", "profiler_repeat",
                    "profiler_record_shapes", "profiler_profile_memory", "profiler_with_stack",
                    "profile_modules"),
+    _NO_PPO: ("ppo_epochs", "ppo_buffer_size", "ppo_score_norm", "ppo_whiten_rewards", "ppo_target"),
     _NO_LOSS: ("use_dft_loss", "use_asft_loss", "asft_alpha", "use_eaft_loss", "eaft_alpha"),
     "other PEFT methods than LoRA/DoRA are not wired in": (
         "oft_rank", "oft_block_size", "oft_target", "module_dropout", "pissa_iter",

@@ -9,7 +9,7 @@ from tunelab.config.fields import option
 DPO = {"stage": ("dpo",)}
 PAIRS = {"stage": ("dpo", "kto")}
 KTO = {"stage": ("kto",)}
-WITH_REFERENCE = {"stage": ("dpo", "kto", "ppo")}
+WITH_REFERENCE = {"stage": ("dpo", "kto")}
 # The losses of stage dpo: DPO and its variants (TRL's DPOTrainer / CPOTrainer / ORPOTrainer).
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 SIMPO = {"stage": ("dpo",), "pref_loss": ("simpo",)}
@@ -49,11 +49,11 @@ class PreferenceArgs:
         1.0, "kto: weight of the undesirable answers' loss.", help_zh="kto：不期望回答的损失权重。",
         min=0, min_exclusive=True, group="preference", when=KTO)
     ref_model: str | None = option(
-        None, "dpo/kto/ppo: the reference model (a folder or hub name). Unset: the starting "
+        None, "dpo/kto: the reference model (a folder or hub name). Unset: the starting "
         "model, a frozen copy of it with full/freeze; with LoRA the base with the adapter "
         "disabled (no second copy; a continued or PiSSA adapter: a frozen copy of the starting "
         "adapter only). dpo's orpo and simpo use none (it is an error to set it with them).",
-        help_zh="dpo/kto/ppo：参考模型（目录或 hub 名称）。不设置：训练起点的模型，full/freeze 时为其冻结副本；"
+        help_zh="dpo/kto：参考模型（目录或 hub 名称）。不设置：训练起点的模型，full/freeze 时为其冻结副本；"
         "LoRA 时为关闭适配器的基座（不复制权重；继续训练的或 PiSSA 适配器：仅冻结起始适配器的副本）。"
         "dpo 的 orpo 和 simpo 不用参考模型（与它们同时设置会报错）。",
         group="preference", when=WITH_REFERENCE)

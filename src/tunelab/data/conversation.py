@@ -1,8 +1,8 @@
 """The one in-memory shape every dataset format is converted to.
 
 Readers and converters produce :class:`Conversation` (sft), :class:`TextSample` (pt),
-:class:`PreferenceSample` (rm, dpo), :class:`LabeledSample` (kto) or :class:`PromptSample` (ppo,
-grpo); templates and encoders only ever see these, never a raw row.
+:class:`PreferenceSample` (rm, dpo), :class:`LabeledSample` (kto) or :class:`PromptSample` (grpo,
+rloo); templates and encoders only ever see these, never a raw row.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class LabeledSample:
 
 @dataclass
 class PromptSample:
-    """A prompt for online stages (ppo, grpo): the model writes the answer during training.
+    """A prompt for online stages (grpo, rloo): the model writes the answer during training.
 
     ``answer`` is the row's reference answer when it has one (the response column, or an
     ``answer`` column); ``extras`` holds every other column of the row, for reward functions.

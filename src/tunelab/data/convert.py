@@ -34,7 +34,7 @@ class RowError(DataError):
 def to_sample(row: dict, spec: DatasetSpec, location: str, stage: str,
               placeholders: dict | None = None) -> Sample:
     """Convert one row for ``stage``: the sample kind ``data.kinds`` names for it (pt gives a
-    TextSample, sft a Conversation, rm/dpo a PreferenceSample, kto a LabeledSample, ppo/grpo a
+    TextSample, sft a Conversation, rm/dpo a PreferenceSample, kto a LabeledSample, grpo/rloo a
     PromptSample)."""
     kind = sample_kind(stage)
     try:

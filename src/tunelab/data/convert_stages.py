@@ -1,5 +1,5 @@
 """Rows -> samples for the post-training stages: preference pairs (rm, dpo), tagged answers
-(kto) and prompts (ppo, grpo), in LLaMA-Factory's alpaca and sharegpt layouts.
+(kto) and prompts (grpo, rloo), in LLaMA-Factory's alpaca and sharegpt layouts.
 
 Each reuses the sft conversion (the same column, tag and turn-order checks and messages), so a
 pair's prompt is validated exactly as an sft conversation is.

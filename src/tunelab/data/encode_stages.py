@@ -80,8 +80,8 @@ def encode_prompt(sample: PromptSample, tokenizer, options: dict) -> dict:
     list) or longer than ``cutoff_len`` tokens (TRL does not cut prompts).
     """
     if sample.prompt.tools:
-        raise RowError("a grpo prompt cannot carry tools (TRL renders every prompt with the same "
-                       "tool list): drop the row's tools column")
+        raise RowError("a grpo/rloo prompt cannot carry tools (TRL renders every prompt with the "
+                       "same tool list): drop the row's tools column")
     length = len(tokenizer(prompt_text(sample, tokenizer, options), add_special_tokens=False)["input_ids"])
     if length > options["cutoff_len"]:
         raise RowError(f"the prompt is {length} tokens, longer than cutoff_len={options['cutoff_len']} "

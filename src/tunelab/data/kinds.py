@@ -2,7 +2,7 @@
 
 Data knows stages only as data formats, as LLaMA-Factory's dataset processors do: ``text``
 (pt), ``supervised`` (sft), ``pairwise`` (rm, dpo: chosen/rejected pairs), ``unpaired`` (kto:
-one answer with a desirable/undesirable tag) and ``prompt`` (ppo, grpo: the model answers
+one answer with a desirable/undesirable tag) and ``prompt`` (grpo, rloo: the model answers
 during training).
 """
 
@@ -14,8 +14,8 @@ SAMPLE_KINDS: dict[str, str] = {
     "rm": "pairwise",
     "dpo": "pairwise",
     "kto": "unpaired",
-    "ppo": "prompt",
     "grpo": "prompt",
+    "rloo": "prompt",
 }
 
 # What a dataset of each kind looks like, for error messages.

@@ -26,9 +26,9 @@ from tunelab.estimate.shape import ModelShape
 
 LOGIT_BYTES_PER_ENTRY = 12  # fp32 logits (upcast) + fp32 log-softmax + its fp32 gradient
 LOSS_CHUNK_TOKENS = 1024  # tunelab.train.loss.chunked_loss_sum's default chunk
-# dpo, kto and grpo score tokens through TRL's fused LM head (trl.kernels.chunked_logprob), in
+# dpo, kto, grpo and rloo score tokens through TRL's fused LM head (trl.kernels.chunked_logprob), in
 # tiles of at most this many tokens x vocabulary entries; the full logits never exist
-FUSED_HEAD_STAGES = ("dpo", "kto", "grpo")
+FUSED_HEAD_STAGES = ("dpo", "kto", "grpo", "rloo")
 TRL_TOKEN_TILE, TRL_VOCAB_TILE = 4096, 32768
 ADAPTER_BYTES = 4  # PEFT keeps adapter weights in fp32
 # Linears that read the same tensor (Llama naming); o_proj reads a view of the attention output.

@@ -16,6 +16,7 @@ from tunelab.estimate.activations import activation_bytes, logit_bytes
 from tunelab.estimate.plan import Plan
 from tunelab.estimate.shape import ModelShape, count_text as _count
 from tunelab.estimate.stages import generation_bytes, quantized_linear_bytes, reference_bytes, reward_bytes
+from tunelab.train.stages import ONLINE_STAGES
 from tunelab.model.adapters import layer_index, resolve_lora_targets
 
 GIB = 1024**3
@@ -201,9 +202,9 @@ def _shard(plan: Plan, parts: dict[str, int]) -> dict[str, int]:
     if stage >= 3:
         parts["weights"] = 0 if plan.offload_params else parts["weights"] // n
         parts["adapter"] //= n
-        # TRL prepares frozen models with the same ZeRO-3 config (inference only)
+        # TRL prepares frozen models with the same ZeRO-3 config (inference only); the reward
+        # model is TuneLab's own scorer, a whole copy on every GPU
         parts["reference"] //= n
-        parts["reward_model"] //= n
     return parts
 
 
@@ -212,7 +213,7 @@ def _overlap(plan: Plan, shape: ModelShape, parts: dict[str, int]) -> int:
     created during backward as activations are freed layer by layer, so the peak holds
     max(activations + logits + head gradient, gradients) rather than their sum. With gradient
     accumulation the previous micro-batch's gradients are alive during the next forward.
-    grpo's generation cache is freed before the training forward: the peak holds the larger of
+    The online stages' generation cache is freed before the training forward: the peak holds the larger of
     it and the forward's tensors."""
     live = parts["activations"] + parts["logits"]
     generation = min(parts["generation"], live)
@@ -226,7 +227,7 @@ def _overlap(plan: Plan, shape: ModelShape, parts: dict[str, int]) -> int:
 
 def _overlap_detail(plan: Plan) -> str:
     text = "gradients fill while activations are freed (batch without accumulation)"
-    if plan.stage == "grpo":
+    if plan.stage in ONLINE_STAGES:
         text += "; the generation cache is gone before the training forward"
     return text
 

@@ -55,12 +55,12 @@ class Plan:
     # post-training stages (see estimate.stages)
     stage: str = "sft"
     sequences: int = 1  # sequences one row feeds with gradients: 2 for rm/dpo pairs
-    generations: int = 1  # grpo: completions per prompt (a row is one completion)
-    completion_len: int = 0  # grpo: sampled tokens after the cutoff_len prompt
+    generations: int = 1  # grpo/rloo: completions per prompt (a row is one completion)
+    completion_len: int = 0  # grpo/rloo: sampled tokens after the cutoff_len prompt
     reference: str = "none"  # none | policy (adapter disabled, or a copy) | model (ref_model)
     reference_bit: int | None = None
     reference_shape: ModelShape | None = None
-    reward_model: str = "none"  # ppo: none | full | lora | api
+    reward_model: str = "none"  # grpo/rloo: none | full | lora | api
     reward_bit: int | None = None
     reward_shape: ModelShape | None = None
     reward_adapter_bytes: int | None = None
@@ -76,7 +76,7 @@ class Plan:
 
     @property
     def seq_len(self) -> int:
-        """Tokens of one sequence: cutoff_len, plus the sampled answer for grpo."""
+        """Tokens of one sequence: cutoff_len, plus the sampled answer for grpo/rloo."""
         return self.cutoff_len + self.completion_len
 
     @property

@@ -1,9 +1,10 @@
 """What the post-training stages add to a step's memory: a frozen reference model (dpo, kto,
-ppo, grpo with a KL term), a reward model (ppo), the generation cache (grpo), and how many
-sequences one row feeds (chosen + rejected for rm and dpo). A grpo row is one completion (TRL's
-per_device_train_batch_size counts completions, num_generations of them per prompt), of
-cutoff_len prompt + max_completion_length sampled tokens; its generation round samples the
-completions of all gradient_accumulation_steps micro-batches at once.
+grpo and rloo with a KL term), a reward model (grpo and rloo with reward_model), the generation
+cache (grpo, rloo), and how many sequences one row feeds (chosen + rejected for rm and dpo). An
+online row is one completion (TRL's per_device_train_batch_size counts completions,
+num_generations of them per prompt), of cutoff_len prompt + max_completion_length sampled
+tokens; its generation round samples the completions of all gradient_accumulation_steps
+micro-batches at once.
 
 The rules follow what ``tunelab train`` runs (``tunelab.train.stages``): with LoRA and no
 ``ref_model`` the reference is the policy with its adapter disabled, so it costs nothing; with
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.estimate.shape import ModelShape, count_text as _count
+from tunelab.train.stages import ONLINE_STAGES
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -34,22 +36,21 @@ def stage_settings(cfg: "Config") -> dict[str, Any]:
     settings: dict[str, Any] = {"stage": stage, "reference": _reference(cfg)}
     if stage in PAIRED_STAGES:
         settings["sequences"] = 2
-    if stage == "grpo":
-        settings.update(generations=int(rl.num_generations), completion_len=int(rl.max_completion_length))
+    if stage in ONLINE_STAGES:
+        settings.update(generations=int(rl.num_generations), completion_len=int(rl.max_completion_length),
+                        **_reward_settings(cfg))
     if settings["reference"] == "model":
         settings.update(reference_bit=pref.ref_model_quantization_bit,
                         reference_shape=_shape_or_none(pref.ref_model, cfg))
-    if stage == "ppo":
-        settings.update(_reward_settings(cfg))
     return settings
 
 
 def _reference(cfg: "Config") -> str:
     """none, policy (the starting policy: adapter disabled, or a copy), or model (ref_model)."""
     stage = cfg.method.stage
-    if stage == "grpo":
+    if stage in ONLINE_STAGES:
         return "policy" if cfg.rl.grpo_beta > 0 else "none"
-    if stage not in ("dpo", "kto", "ppo"):
+    if stage not in ("dpo", "kto"):
         return "none"
     if stage == "dpo" and cfg.preference.pref_loss in NO_REFERENCE_LOSSES:
         return "none"
@@ -118,7 +119,7 @@ def reference_bytes(plan: "Plan", shape: ModelShape) -> tuple[int, str]:
 
 
 def _no_reference_reason(plan: "Plan") -> str:
-    if plan.stage == "grpo":
+    if plan.stage in ONLINE_STAGES:
         return "grpo_beta 0: no KL term"
     if plan.stage == "dpo":
         return "orpo and simpo need no reference"
@@ -126,27 +127,33 @@ def _no_reference_reason(plan: "Plan") -> str:
 
 
 def reward_bytes(plan: "Plan", shape: ModelShape, lora_params: int) -> tuple[int, str]:
-    """ppo's reward model: a separate model (full), an adapter on the policy's base (lora,
-    ``lora_params`` when its file is not there to measure), or nothing on this GPU (api)."""
+    """The online stages' reward model, a frozen scorer of its own (``tunelab train`` shares no
+    weights with the policy): a separate model (full), or a second copy of the policy's base with
+    the rm adapter (lora; ``lora_params`` fp32 when the adapter file is not there to measure),
+    both in ``reward_bit`` bits when given; nothing on this GPU (api)."""
     kind = plan.reward_model
+    bits = f"{plan.reward_bit}-bit" if plan.reward_bit else plan.weight_dtype
     if kind == "full":
         reward_shape = plan.reward_shape or shape
         size = "" if plan.reward_shape else ", priced at the policy's size (its config is unreadable)"
         return (frozen_model_bytes(plan, reward_shape, plan.reward_bit),
-                f"full reward model, frozen: {_count(reward_shape.total_params)} params{size}")
+                f"full reward model, frozen: {_count(reward_shape.total_params)} params in {bits}{size}")
     if kind == "lora":
-        if plan.reward_adapter_bytes is not None:
-            return plan.reward_adapter_bytes, "reward adapter on the policy's base (its file size)"
-        return lora_params * 4, "reward adapter on the policy's base, sized as the policy's LoRA (fp32)"
+        base = frozen_model_bytes(plan, shape, plan.reward_bit)
+        measured = plan.reward_adapter_bytes is not None
+        adapter = plan.reward_adapter_bytes if measured else lora_params * 4
+        how = "its file size" if measured else "sized as the policy's LoRA, fp32"
+        return base + adapter, (f"frozen copy of the policy's base ({_count(shape.total_params)} "
+                                f"params in {bits}) + the rm adapter ({how})")
     if kind == "api":
         return 0, "none on this GPU: an HTTP endpoint scores the answers"
     return 0, "none"
 
 
 def generation_bytes(plan: "Plan", shape: ModelShape) -> tuple[int, str]:
-    """grpo's KV cache while one round samples the completions of a step's micro-batches
+    """The online stages' KV cache while one round samples the completions of a step's micro-batches
     (freed before the training forward, so it overlaps the activations; see ``parts``)."""
-    if plan.stage != "grpo":
+    if plan.stage not in ONLINE_STAGES:
         return 0, ""
     sampled = plan.batch_size * plan.grad_accum
     total = sampled * plan.seq_len * 2 * shape.num_layers * shape.kv_dim * plan.compute_bytes
@@ -158,14 +165,12 @@ def generation_bytes(plan: "Plan", shape: ModelShape) -> tuple[int, str]:
 def stage_notes(plan: "Plan") -> list[str]:
     """What the estimate of a post-training stage assumes."""
     notes = []
-    if plan.stage in ("dpo", "kto", "ppo", "grpo") and plan.reference != "none":
+    if plan.stage in ("dpo", "kto", *ONLINE_STAGES) and plan.reference != "none":
         notes.append("reference forwards run without gradients: they keep no activations")
     if plan.stage == "kto":
         notes.append("kto also scores each row against another row's answer (its KL term), "
                      "without gradients")
-    if plan.stage == "grpo":
-        notes.append(f"grpo: a row is one completion (num_generations={plan.generations} per prompt), "
+    if plan.stage in ONLINE_STAGES:
+        notes.append(f"{plan.stage}: a row is one completion (num_generations={plan.generations} per prompt), "
                      f"up to {plan.completion_len} sampled tokens after the prompt")
-    if plan.stage == "ppo":
-        notes.append("ppo: the value model is not priced")
     return notes

@@ -4,7 +4,9 @@ API's ``POST /v1/score`` compute them.
 An input is a whole text, scored exactly as given (render it with the chat template yourself),
 or a ``{prompt, response}`` pair, rendered with the run's chat template and cut into tokens
 exactly as training cut its chosen/rejected answers, so a training pair scores the same here as
-in training. The reward is the score head's output at the text's last token.
+in training. The prompt is a user turn, or the chat messages before the response (a system
+prompt, earlier turns, ending with a user turn). The reward is the score head's output at the
+text's last token. The online stages' ``reward_model`` scores their completions here too.
 """
 
 from __future__ import annotations
@@ -69,11 +71,35 @@ def refuse_reward_models(cfg: "Config", action: str = "chat") -> None:
 
 @dataclass(frozen=True)
 class ScoreInput:
-    """A whole ``text``, or a ``prompt`` (a user turn) with the assistant's ``response``."""
+    """A whole ``text``, or a ``prompt`` with the assistant's ``response``. The prompt is a user
+    turn, or chat messages (``{"role", "content"}``: system first if any, then user and
+    assistant turns, ending with a user turn)."""
 
     text: str | None = None
-    prompt: str | None = None
+    prompt: str | tuple[dict, ...] | None = None
     response: str | None = None
+
+
+def prompt_conversation(prompt: str | tuple[dict, ...] | list[dict], where: str = "input") -> Any:
+    """The Conversation a prompt opens; RequestError naming ``where.prompt.N`` for a message out
+    of order (the system prompt comes first, turns alternate from the user, the user has the last)."""
+    from tunelab.data.conversation import Conversation, Message
+
+    if isinstance(prompt, str):
+        return Conversation([Message("user", prompt)])
+    messages = list(prompt)
+    system = messages.pop(0).get("content") if messages and messages[0].get("role") == "system" else None
+    offset = len(prompt) - len(messages)
+    for index, message in enumerate(messages):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message.get("role") != expected:
+            raise RequestError(f"expected a {expected} message here, got {message.get('role')!r}: a prompt "
+                               "is a system message (optional), then user and assistant turns in turn",
+                               param=f"{where}.prompt.{index + offset}")
+    if not messages or messages[-1].get("role") != "user":
+        raise RequestError("a prompt must end with a user message", param=f"{where}.prompt")
+    turns = [Message(m["role"], m.get("content") or "") for m in messages]
+    return Conversation(turns, system=system)
 
 
 class RewardScorer:
@@ -128,7 +154,8 @@ class RewardScorer:
         if not (item.response or "").strip():
             raise RequestError("the response is empty: there is nothing to score",
                                param=f"{where}.response")
-        conv = Conversation([Message("user", item.prompt or ""), Message("assistant", item.response)])
+        opened = prompt_conversation(item.prompt, where)
+        conv = Conversation([*opened.messages, Message("assistant", item.response)], system=opened.system)
         try:
             prompt, answer = split_answer(conv, self.served.tokenizer,
                                           enable_thinking=self.cfg.data.enable_thinking,

@@ -1,4 +1,4 @@
-"""Reward functions for ``stage: grpo``: the built-in ones and the user's own.
+"""Reward functions for the online stages (grpo, rloo): the built-in ones and the user's own.
 
 ``reward_funcs`` names them: ``accuracy`` (the final answer against the row's ``answer``),
 ``format`` (``<think>...</think>`` then an answer), ``length`` (a penalty for completions that

@@ -149,10 +149,16 @@ class LegacyChatRequest(_Request):
     temperature: float | None = Field(None, **RANGES["temperature"])
 
 
-class ScorePair(_Body):
-    """A user prompt and the assistant's response, rendered with the reward model's template."""
+class ScoreMessage(_Body):
+    role: Literal["system", "user", "assistant"]
+    content: str
 
-    prompt: str
+
+class ScorePair(_Body):
+    """A prompt (a user turn, or the chat messages before the answer) and the assistant's
+    response, rendered with the reward model's template."""
+
+    prompt: str | list[ScoreMessage]
     response: str
 
 
@@ -163,7 +169,9 @@ class ScoreRequest(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"input": ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"]},
         {"input": [{"prompt": "Hi", "response": "Hello! How can I help?"},
-                   {"prompt": "Hi", "response": "What."}]}]})
+                   {"prompt": "Hi", "response": "What."}]},
+        {"input": [{"prompt": [{"role": "system", "content": "Be brief."},
+                               {"role": "user", "content": "Hi"}], "response": "Hello!"}]}]})
 
     model: str | None = None
     input: str | list[str | ScorePair]
@@ -180,8 +188,20 @@ class ScoreRequest(_Request):
                 raise RequestError(f"each input is a text or a {{prompt, response}} object, got "
                                    f"{type(item).__name__}", param=f"input.{index}")
             for field in ("prompt", "response"):
-                if not isinstance(item.get(field), str):
+                kinds = (str, list) if field == "prompt" else str  # a prompt may be messages
+                if not isinstance(item.get(field), kinds):
                     problem = "is missing" if field not in item else "must be text"
                     raise RequestError(f"'{field}' {problem}: a pair is {{\"prompt\": text, "
                                        "\"response\": text}", param=f"input.{index}.{field}")
+            _check_prompt_messages(item["prompt"], f"input.{index}.prompt")
         return data
+
+
+def _check_prompt_messages(prompt: Any, where: str) -> None:
+    """A prompt given as messages: each a ``{"role", "content"}`` object with text content."""
+    for index, message in enumerate(prompt if isinstance(prompt, list) else []):
+        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
+            raise RequestError("each prompt message is {\"role\": \"system\"|\"user\"|\"assistant\", "
+                               "\"content\": text}", param=f"{where}.{index}")
+        if not isinstance(message.get("content"), str):
+            raise RequestError("a message's content must be text", param=f"{where}.{index}.content")

@@ -20,8 +20,13 @@ CHAT_ROUTES = ("/v1/chat/completions", "/v1/completions", "/")
 
 def score_inputs(body: ScoreRequest) -> list[ScoreInput]:
     items = [body.input] if isinstance(body.input, str) else body.input
-    return [ScoreInput(prompt=item.prompt, response=item.response) if isinstance(item, ScorePair)
+    return [ScoreInput(prompt=_prompt(item.prompt), response=item.response) if isinstance(item, ScorePair)
             else ScoreInput(text=item) for item in items]
+
+
+def _prompt(prompt: Any) -> Any:
+    """A user turn as it came, or the messages as plain dicts."""
+    return prompt if isinstance(prompt, str) else tuple(m.model_dump() for m in prompt)
 
 
 def add_score_route(app: FastAPI, scorer: RewardScorer, dependencies: list[Any]) -> None:

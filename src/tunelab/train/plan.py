@@ -80,7 +80,7 @@ def plan_steps(*, samples: int, rows: int, batch_size: int, grad_accum: int, wor
 
 @dataclass
 class GroupStepPlan(StepPlan):
-    """GRPO's steps: each optimizer step samples ``generations`` completions for each of its
+    """The online stages' (grpo, rloo) steps: each optimizer step samples ``generations`` completions for each of its
     prompts in one generation round, then trains on them over ``grad_accum`` micro-batches."""
 
     generations: int = 1
@@ -115,7 +115,7 @@ class GroupStepPlan(StepPlan):
 
 def plan_group_steps(*, samples: int, rows: int, batch_size: int, grad_accum: int, world_size: int,
                      epochs: float, max_steps: int, generations: int) -> GroupStepPlan:
-    """The optimizer steps TRL's GRPOTrainer runs: a step holds whole groups of ``generations``
+    """The optimizer steps TRL's GRPOTrainer (and RLOOTrainer) runs: a step holds whole groups of ``generations``
     completions (TRL's RepeatSampler), so an epoch is rows // prompts-per-step steps.
 
     Raises ConfigError when ``generations`` does not divide the completions of one step, or the
@@ -152,9 +152,11 @@ def _indivisible(completions: int, batch: int, accum: int, world: int, generatio
 
 
 def generations_per_prompt(cfg) -> int:
-    """Completions sampled per prompt in a step: grpo's num_generations, else 1 (a stage that
-    trains on given samples)."""
-    return cfg.rl.num_generations if cfg.method.stage == "grpo" else 1
+    """Completions sampled per prompt in a step: the online stages' (grpo, rloo)
+    num_generations, else 1 (a stage that trains on given samples)."""
+    from tunelab.train.stages import ONLINE_STAGES
+
+    return cfg.rl.num_generations if cfg.method.stage in ONLINE_STAGES else 1
 
 
 def plan_for(cfg, **counts) -> StepPlan:

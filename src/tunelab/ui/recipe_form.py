@@ -23,10 +23,9 @@ COMMON_KEYS: dict[str, tuple[str, ...]] = {
     # registry simply never shows its group.
     "preference": ("pref_beta", "pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing",
                    "kto_chosen_weight", "kto_rejected_weight", "ref_model"),
-    "ppo": ("reward_model", "reward_model_type", "ppo_epochs", "ppo_buffer_size", "ppo_target",
-            "ppo_score_norm", "ppo_whiten_rewards"),
-    "grpo": ("reward_funcs", "num_generations", "max_completion_length", "grpo_beta", "grpo_epsilon",
-             "loss_type"),
+    "rewards": ("reward_funcs", "reward_model", "reward_model_type", "reward_model_adapters",
+                "reward_model_quantization_bit"),
+    "online": ("num_generations", "max_completion_length", "grpo_beta", "grpo_epsilon", "loss_type"),
 }
 AUTO = "auto"
 

@@ -40,12 +40,25 @@ _STAGES = (
           "在 chosen/rejected 偏好对上训练（DPO、IPO、hinge、ORPO、SimPO）", "tunelab.train.stages.dpo"),
     Stage("kto", "KTO on answers tagged desirable or undesirable (kto_tag)",
           "在标注为期望/不期望（kto_tag）的回答上做 KTO 偏好训练", "tunelab.train.stages.kto"),
-    Stage("grpo", "group relative policy optimisation: sampled answers scored by reward functions",
-          "组相对策略优化：用奖励函数为采样的回答打分", "tunelab.train.stages.grpo"),
+    Stage("grpo", "group relative policy optimisation: sampled answers scored by reward functions "
+          "and/or a reward model", "组相对策略优化：用奖励函数和/或奖励模型为采样的回答打分",
+          "tunelab.train.stages.grpo"),
+    Stage("rloo", "REINFORCE leave-one-out: sampled answers scored by reward functions and/or a "
+          "reward model, each measured against the mean of the others", "REINFORCE 留一法：用奖励函数"
+          "和/或奖励模型为采样的回答打分，每个回答与同组其余回答的均值比较", "tunelab.train.stages.rloo"),
 )
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
 IMPLEMENTED_STAGES: tuple[str, ...] = tuple(STAGES)
+# Stages that sample their own answers and learn from rewards (prompt rows, reward keys).
+ONLINE_STAGES: tuple[str, ...] = ("grpo", "rloo")
+# Stages a recipe may name (LLaMA-Factory has them) that this version does not train, and why.
+RETIRED_STAGES: dict[str, tuple[str, str]] = {
+    "ppo": ("stage ppo is not available: TRL >= 1.13 no longer ships a PPOTrainer (it was "
+            "removed), and TuneLab needs TRL >= 1.16",
+            "use stage: grpo or stage: rloo with reward_model: <your rm run> (the reward model "
+            "scores each sampled answer, as in PPO, without a value model)"),
+}
 
 
 def stage_help(zh: bool = False) -> str:
