@@ -267,3 +267,5 @@ def test_train_stops_before_the_first_step_when_the_endpoint_is_down(tmp_path, t
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"the reward model endpoint {url} cannot be reached" in done.stderr
     assert "tunelab api --adapter RM_RUN" in done.stderr and "Traceback" not in done.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "cannot be reached" in manifest["error"]

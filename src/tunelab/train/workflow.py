@@ -130,7 +130,13 @@ def run_training(cfg: "Config", command: list[str] | None = None) -> TrainResult
         if cfg.output.overwrite_output_dir and not resume:
             clear_for_overwrite(run_path)
         _start_manifest(run, cfg, run_name, prepared, resume, command)
-    trainer = _build_trainer(cfg, model, tokenizer, prepared, args, run, plan)
+    try:
+        trainer = _build_trainer(cfg, model, tokenizer, prepared, args, run, plan)
+    except BaseException as exc:  # the run list must not show a run that never started as live
+        if is_main_process():
+            run.set_status("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                           error=f"{type(exc).__name__}: {exc}", global_step=0)
+        raise
     return _train(trainer, run, cfg, tokenizer, resume, plan, estimate)
 
 
