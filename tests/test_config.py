@@ -45,6 +45,13 @@ def test_unknown_key_names_the_closest_valid_keys():
     assert "'learnig_rate'" in text and "learning_rate" in text
 
 
+def test_a_key_that_needs_two_conditions_says_both_must_hold():
+    # pref_ftx applies with stage dpo AND one of its losses: the note must not say "or".
+    cfg = build_config({"stage": "sft", "dataset": "identity", "pref_ftx": 0.5})
+    note = next(n for n in cfg.notes if "'pref_ftx'" in n)
+    assert "it applies with stage: dpo and pref_loss: sigmoid/ipo/hinge/simpo" in note, note
+
+
 def test_bad_value_names_key_value_and_allowed():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["finetuning_type=lroa"])

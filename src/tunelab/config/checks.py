@@ -192,7 +192,7 @@ def _inapplicable(cfg: "Config", values: dict) -> tuple[list[ConfigError], list[
         was_set = {spec.key, *spec.aliases} & given or values.get(spec.key) != spec.default
         if not was_set or spec.applies(values):
             continue
-        condition = " or ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in spec.when.items())
+        condition = " and ".join(f"{k}: {'/'.join(map(str, v))}" for k, v in spec.when.items())
         others = ", ".join(f"{k}={values.get(k)}" for k in spec.when)
         if spec.type == "bool" and values.get(spec.key) is True and spec.default is False:
             problems.append(_conflict(spec.key, next(iter(spec.when)),
