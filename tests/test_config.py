@@ -52,6 +52,18 @@ def test_a_key_that_needs_two_conditions_says_both_must_hold():
     assert "it applies with stage: dpo and pref_loss: sigmoid/ipo/hinge/simpo" in note, note
 
 
+def test_reference_model_keys_apply_only_where_a_reference_is_loaded():
+    # The board shows a key where it applies: orpo and simpo are reference-free.
+    from tunelab.config.spec import spec_for
+
+    for key in ("ref_model", "ref_model_adapters", "ref_model_quantization_bit"):
+        spec = spec_for(key)
+        assert spec.applies({"stage": "dpo", "pref_loss": "sigmoid"}) and spec.applies({"stage": "kto"})
+        assert not spec.applies({"stage": "dpo", "pref_loss": "orpo"})
+        assert not spec.applies({"stage": "dpo", "pref_loss": "simpo"})
+        assert not spec.applies({"stage": "sft"})
+
+
 def test_bad_value_names_key_value_and_allowed():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["finetuning_type=lroa"])

@@ -9,7 +9,8 @@ from tunelab.config.fields import option
 DPO = {"stage": ("dpo",)}
 PAIRS = {"stage": ("dpo", "kto")}
 KTO = {"stage": ("kto",)}
-WITH_REFERENCE = {"stage": ("dpo", "kto")}
+# The keys of a reference model: dpo with a loss that has one (orpo and simpo have none), and kto.
+WITH_REFERENCE = {"stage": ("dpo", "kto"), "pref_loss": ("sigmoid", "ipo", "hinge")}
 # The losses of stage dpo: DPO and its variants (TRL's DPOTrainer / CPOTrainer / ORPOTrainer).
 PREF_LOSSES = ("sigmoid", "ipo", "hinge", "orpo", "simpo")
 SIMPO = {"stage": ("dpo",), "pref_loss": ("simpo",)}
