@@ -18,23 +18,14 @@ import httpx
 import pytest
 import torch
 from test_infer_support import free_port, start_api, stop
-from test_train_rm import (LORA_RUN, QLORA_RUN, learnable_pairs, rewards, rm_env, trained_rm,
-                           tunelab, whole_text)
+# env and rm_run are test_train_rm's fixtures, imported so both modules share the one LoRA run
+from test_train_rm import (QLORA_RUN, env, learnable_pairs, rewards, rm_run,  # noqa: F401
+                           trained_rm, tunelab, whole_text)
 
 from tunelab.errors import ConfigError
 from tunelab.export import ExportError
 
 PAD_ID = 0  # the tiny tokenizer's <|endoftext|>, its pad token
-
-
-@pytest.fixture(scope="module")
-def env(tunelab_home) -> dict[str, str]:
-    return rm_env(tunelab_home)
-
-
-@pytest.fixture(scope="module")
-def rm_run(tmp_path_factory, tiny_chat_path, env) -> Path:
-    return trained_rm(tmp_path_factory, LORA_RUN[0], tiny_chat_path, env, *LORA_RUN[1:])
 
 
 def export(**keys):
